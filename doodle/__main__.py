@@ -1,0 +1,3 @@
+from doodle.cli import main
+
+main()
