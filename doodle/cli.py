@@ -16,3 +16,11 @@ def main() -> None:
 
 
 # Sub-commands live in their own modules and register themselves here.
+from doodle.cli_optimize import optimize  # noqa: E402
+main.add_command(optimize)
+from doodle.cli_train import train  # noqa: E402
+main.add_command(train)
+from doodle.cli_weights import weights  # noqa: E402
+main.add_command(weights)
+from doodle.cli_render import render  # noqa: E402
+main.add_command(render)

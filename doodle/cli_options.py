@@ -1,0 +1,44 @@
+"""Click options shared by several doodle commands."""
+
+from __future__ import annotations
+
+import click
+
+from doodle.precision import PRECISIONS
+
+
+def comma_list(cast):
+    """A click callback parsing ``"a,b,c"`` into a tuple of ``cast`` values."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None):
+        if value is None:
+            return None
+        try:
+            return tuple(cast(v.strip()) for v in value.split(",") if v.strip())
+        except ValueError:
+            raise click.BadParameter(f"expected a comma-separated list, got {value!r}") from None
+
+    return parse
+
+
+loss_net_option = click.option(
+    "--loss-net", default="auto", show_default=True,
+    help="Loss network: auto | vgg19 | vgg16-hed | random | PATH to weights. "
+    "auto uses the best available (vgg19, then imported vgg16-hed, then seeded random weights) and says which.",
+)
+precision_option = click.option(
+    "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+    help="auto: bf16 autocast on CPUs/GPUs with native bf16, else fp32.",
+)
+style_layers_option = click.option(
+    "--style-layers", callback=comma_list(str), default=None, metavar="L1,L2,...",
+    help="Style layers [default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1].",
+)
+layer_weights_option = click.option(
+    "--layer-weights", callback=comma_list(float), default=None, metavar="W1,W2,...",
+    help="One weight per style layer [default: 1 each].",
+)
+regions_option = click.option(
+    "--regions", type=click.IntRange(min=1), default=None,
+    help="Number of regions (colours) in the style map [default: detected from the map's dominant colours].",
+)

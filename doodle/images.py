@@ -1,0 +1,241 @@
+"""Image I/O for doodles: read any common image as RGB, write PNGs atomically, resize.
+
+Images live in two forms: ``numpy`` arrays ``(H, W, 3)`` (``uint8`` 0..255 or
+``float32`` 0..1) for files and maps, and ``torch`` tensors ``(1, 3, H, W)``
+``float32`` 0..1 for the networks. Label maps are ``uint8`` ``(H, W)``.
+
+Untrusted files: Pillow refuses images with more than :data:`MAX_IMAGE_PIXELS`
+pixels (a "decompression bomb": a few kilobytes of PNG that expand to gigabytes),
+and truncated files raise instead of being silently padded.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from maskgen.fileio import atomic_path
+
+#: Largest image read, in pixels: 4 x 4096 x 4096 (an 8192 x 8192 image). Far
+#: above any useful doodle size, far below what would exhaust memory (~200 MB as
+#: RGB). Pillow warns above this and errors above twice this; both are refused.
+MAX_IMAGE_PIXELS = 4096 * 4096 * 4
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# Pillow's default, stated so that nobody flips it: a truncated file must fail.
+Image.LOAD_TRUNCATED_IMAGES = False
+
+
+def load_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB.
+
+    RGBA and LA lose their alpha channel (maps mark regions by colour only),
+    L and P (palette) images are expanded to RGB, 16-bit greyscale is scaled to
+    8 bits.
+
+    Parameters
+    ----------
+    path : path-like
+        A PNG, JPEG or any other format Pillow reads.
+
+    Returns
+    -------
+    np.ndarray
+        ``uint8`` array of shape ``(H, W, 3)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        ``path`` is not a readable image, is truncated, or is larger than
+        ``PIL.Image.MAX_IMAGE_PIXELS``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with warnings.catch_warnings():
+            # Between 1x and 2x the limit Pillow only warns; refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return _as_rgb(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(
+            f"image {path} is too large to read safely ({_one_line(exc)}); "
+            f"resize it below {Image.MAX_IMAGE_PIXELS} pixels"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Pillow reports broken files with any of these (SyntaxError from some
+        # format plugins, OSError for truncation, UnidentifiedImageError...).
+        raise ValueError(f"cannot read image {path}: {_one_line(exc)}; give a PNG or JPEG file") from None
+
+
+def _as_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode.startswith("I;16"):
+        # convert("RGB") would clip 16-bit values at 255; scale them instead.
+        grey = np.asarray(im, dtype=np.float64) / 257.0
+        return np.repeat(np.rint(grey).astype(np.uint8)[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def save_rgb(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> None:
+    """Write an RGB image as PNG, atomically, creating parent directories.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; written through a temporary file and renamed, so a reader
+        never sees a partial PNG.
+    image : np.ndarray or torch.Tensor
+        ``uint8`` ``(H, W, 3)``, float ``(H, W, 3)`` in [0, 1], or a tensor
+        ``(3, H, W)`` / ``(1, 3, H, W)`` in [0, 1]. Floats are clipped to [0, 1].
+    """
+    if isinstance(image, torch.Tensor):
+        rgb = to_uint8(image)
+    else:
+        rgb = _array_to_uint8(np.asarray(image))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(rgb).save(tmp, format="PNG")
+
+
+def _array_to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image
+    return np.rint(np.clip(image.astype(np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """Convert a ``uint8`` ``(H, W, 3)`` image to a ``float32`` ``(1, 3, H, W)`` tensor in [0, 1].
+
+    Examples
+    --------
+    >>> to_tensor(np.full((2, 5, 3), 255, np.uint8)).shape
+    torch.Size([1, 3, 2, 5])
+    """
+    rgb = _array_to_uint8(np.asarray(image))
+    return torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_uint8(tensor: torch.Tensor) -> np.ndarray:
+    """Convert a ``(3, H, W)`` or ``(1, 3, H, W)`` tensor in [0, 1] to ``uint8`` ``(H, W, 3)``.
+
+    Values are clipped to [0, 1] and rounded to the nearest level.
+    """
+    t = tensor.detach()
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {t.shape[0]}; save them one by one")
+        t = t[0]
+    if t.dim() != 3 or t.shape[0] != 3:
+        raise ValueError(f"expected a tensor of shape (3, H, W) or (1, 3, H, W), got {tuple(tensor.shape)}")
+    rgb = t.to(device="cpu", dtype=torch.float32).clamp(0.0, 1.0).permute(1, 2, 0).numpy()
+    return np.rint(rgb * 255.0).astype(np.uint8)
+
+
+def fit_size(height: int, width: int, longest: int | None) -> tuple[int, int]:
+    """Scale ``(height, width)`` so that the longest side is ``longest``, keeping the aspect ratio.
+
+    Parameters
+    ----------
+    height, width : int
+        Current size in pixels.
+    longest : int or None
+        Wanted length of the longest side; ``None`` keeps the size.
+
+    Returns
+    -------
+    (int, int)
+        New ``(height, width)``, each at least 1, rounded to the nearest pixel.
+
+    Examples
+    --------
+    >>> fit_size(320, 512, 256)
+    (160, 256)
+    >>> fit_size(3, 1000, 10)
+    (1, 10)
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    if longest is None:
+        return height, width
+    if longest < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {longest}")
+    scale = longest / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an RGB image with Lanczos filtering (antialiased when shrinking).
+
+    Parameters
+    ----------
+    image : np.ndarray
+        ``uint8`` ``(H, W, 3)`` or float ``(H, W, 3)`` in [0, 1].
+    size : (int, int)
+        Target ``(height, width)``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(height, width, 3)`` with the dtype of ``image`` (floats as ``float32``
+        clipped to [0, 1]).
+    """
+    height, width = size
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
+    if image.shape[:2] == (height, width):
+        return image.copy()
+    if image.dtype == np.uint8:
+        return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.LANCZOS))
+    # Float images: one 32-bit channel at a time keeps full precision.
+    channels = [
+        np.asarray(Image.fromarray(image[:, :, c].astype(np.float32)).resize((width, height), Image.Resampling.LANCZOS))
+        for c in range(3)
+    ]
+    return np.clip(np.stack(channels, axis=2), 0.0, 1.0).astype(np.float32)
+
+
+def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a label map with nearest neighbour (labels are never blended).
+
+    Output pixel ``(i, j)`` takes the input pixel under its centre.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        Integer ``(H, W)`` array.
+    size : (int, int)
+        Target ``(height, width)``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(height, width)`` array with the dtype of ``labels``.
+
+    Examples
+    --------
+    >>> resize_labels(np.array([[0, 1], [2, 3]], np.uint8), (4, 4))[:, 0].tolist()
+    [0, 0, 2, 2]
+    """
+    height, width = size
+    if labels.ndim != 2:
+        raise ValueError(f"expected a label map of shape (H, W), got shape {labels.shape}")
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be positive, got {width}x{height}")
+    rows = ((np.arange(height) + 0.5) * labels.shape[0] / height).astype(np.int64)
+    cols = ((np.arange(width) + 0.5) * labels.shape[1] / width).astype(np.int64)
+    return labels[np.minimum(rows, labels.shape[0] - 1)[:, None], np.minimum(cols, labels.shape[1] - 1)[None, :]]

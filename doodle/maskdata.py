@@ -1,0 +1,116 @@
+"""Training masks: generated on the fly by maskgen, or read from a maskgen dataset."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+import maskgen
+
+
+class TrainingMasks(Dataset):
+    """Index -> label mask (uint8 tensor (size, size)); deterministic in (seed, index).
+
+    Parameters
+    ----------
+    k : int
+        Number of regions every mask must have (the style's).
+    size : int
+        Side of the square training masks, in pixels.
+    seed : int
+    params : maskgen.MaskParams, optional
+        Generate masks on the fly with these parameters (``width = height = size``,
+        ``regions = (k, k)``).
+    dataset_dir : str, optional
+        Read masks from a maskgen dataset instead; its K must be ``k``. Masks of
+        another size are resized with nearest neighbour. Epochs are reshuffled
+        deterministically from ``seed``.
+    skip_corrupt : bool
+        Replace an unreadable dataset file by the next one (with a warning)
+        instead of stopping with its name.
+    """
+
+    def __init__(
+        self,
+        k: int,
+        size: int,
+        seed: int,
+        params: maskgen.MaskParams | None = None,
+        dataset_dir: str | None = None,
+        skip_corrupt: bool = False,
+    ) -> None:
+        if (params is None) == (dataset_dir is None):
+            raise ValueError("give exactly one of params or dataset_dir")
+        self.k, self.size, self.seed, self.params, self.skip_corrupt = k, size, seed, params, skip_corrupt
+        self.dataset = None
+        if dataset_dir is not None:
+            self.dataset = maskgen.read_dataset(dataset_dir)
+            lo, hi = self.dataset.k_range
+            if (lo, hi) != (k, k):
+                found = f"K={lo}" if lo == hi else f"K={lo}-{hi}"
+                raise ValueError(
+                    f"mask dataset {dataset_dir} has {found} but the style map has {k} regions; "
+                    f"generate masks with --regions {k} or pass --regions to match"
+                )
+            if len(self.dataset) == 0:
+                raise ValueError(f"mask dataset {dataset_dir} is empty; run `maskgen generate` first")
+
+    def __len__(self) -> int:
+        # Indices are unbounded (a stream); the batch sampler decides which are used.
+        return sys.maxsize
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if self.params is not None:
+            return torch.from_numpy(maskgen.make_mask(self.params, self.seed, index).labels)
+        n = len(self.dataset)
+        for attempt in range(n):
+            pos = int(_epoch_order(self.seed, index // n, n)[index % n])
+            pos = (pos + attempt) % n
+            try:
+                labels = self.dataset[pos]
+            except ValueError as exc:
+                if not self.skip_corrupt:
+                    raise ValueError(f"{exc}; fix the dataset (`maskgen verify`) or pass --skip-corrupt") from None
+                print(f"warning: skipping corrupt mask: {exc}", file=sys.stderr)
+                continue
+            return torch.from_numpy(_resize_nearest(labels, self.size))
+        raise ValueError(f"every mask of {self.dataset} is unreadable; run `maskgen verify` on it")
+
+
+@functools.lru_cache(maxsize=2)
+def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch, n]).permutation(n)
+
+
+def _resize_nearest(labels: np.ndarray, size: int) -> np.ndarray:
+    h, w = labels.shape
+    if (h, w) == (size, size):
+        return labels
+    rows = (np.arange(size) * h) // size
+    cols = (np.arange(size) * w) // size
+    return np.ascontiguousarray(labels[rows][:, cols])
+
+
+class StepBatches(Sampler):
+    """Yields, for each step in ``[start, steps)``, this rank's batch of mask indices.
+
+    Mask ``(step * world + rank) * batch + j`` is used by rank ``rank`` at ``step``:
+    ranks never share masks, and a resumed run draws exactly the masks that an
+    uninterrupted run would have.
+    """
+
+    def __init__(self, start: int, steps: int, batch: int, rank: int = 0, world: int = 1) -> None:
+        self.start, self.steps, self.batch, self.rank, self.world = start, steps, batch, rank, world
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start, self.steps):
+            first = (step * self.world + self.rank) * self.batch
+            yield list(range(first, first + self.batch))

@@ -1,0 +1,179 @@
+"""The optimization-based doodle (Gatys et al. style loss with semantic masks, as in fast-neural-doodle)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from doodle.loss import RegionStyleLoss
+from doodle.precision import autocast, resolve_precision
+
+
+LBFGS_CHUNK = 10
+
+
+@dataclass
+class OptimizeSettings:
+    """Settings of :func:`optimize_doodle` (see ``doodle optimize --help``)."""
+
+    iterations: int = 500
+    optimizer: str = "lbfgs"
+    resolutions: Sequence[int] | None = None
+    layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    layer_weights: Sequence[float] | None = None
+    style_weight: float = 1.0
+    content_weight: float = 0.0
+    tv_weight: float = 0.0
+    lr: float = 0.02
+    seed: int = 0
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if self.optimizer not in ("lbfgs", "adam"):
+            raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {self.optimizer!r}")
+        if self.resolutions is not None and any(r < 8 for r in self.resolutions):
+            raise ValueError(f"resolutions must be >= 8 pixels, got {list(self.resolutions)}")
+
+
+def _resize_image(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def _one_hot(labels: torch.Tensor, k: int, size: tuple[int, int]) -> torch.Tensor:
+    """(H, W) integer labels -> (1, K, h, w) float one-hot, resized with nearest neighbour."""
+    lab = F.interpolate(labels[None, None].float(), size=size, mode="nearest-exact")[0, 0].long()
+    return F.one_hot(lab, k).permute(2, 0, 1)[None].float()
+
+
+def _scaled(shape: tuple[int, int], longest: int) -> tuple[int, int]:
+    h, w = shape
+    s = longest / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def optimize_doodle(
+    net: torch.nn.Module,
+    style_image: np.ndarray,
+    style_labels: np.ndarray,
+    target_labels: np.ndarray,
+    k: int,
+    settings: OptimizeSettings = OptimizeSettings(),
+    content_image: np.ndarray | None = None,
+    progress: bool = True,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+) -> tuple[np.ndarray, float]:
+    """Paint ``target_labels`` in the style of ``style_image`` by optimizing the pixels.
+
+    Coarse-to-fine when several resolutions are given: each stage starts from the
+    previous result upsampled, with style targets recomputed at that scale.
+
+    Parameters
+    ----------
+    net : doodle.vgg.VGGFeatures
+        Frozen loss network.
+    style_image : ndarray, float32 (Hs, Ws, 3) in [0, 1]
+    style_labels : ndarray, uint8 (Hs, Ws), values < k
+    target_labels : ndarray, uint8 (H, W), values < k
+        The doodle to paint; the output has its size (any size, no multiple-of-32 rule).
+    k : int
+        Number of regions.
+    settings : OptimizeSettings
+    content_image : ndarray, float32 (H', W', 3), optional
+        Resized to the output size; used when ``settings.content_weight > 0``.
+    progress : bool
+        Show a progress bar with the loss.
+    callback : callable, optional
+        ``callback(iteration, image (1, 3, H, W))`` after each iteration.
+
+    Returns
+    -------
+    image : ndarray, float32 (H, W, 3) in [0, 1]
+    loss : float
+        Final region style loss (with the settings' weights) at the last resolution.
+    """
+    torch.manual_seed(settings.seed)
+    precision = resolve_precision(settings.precision)
+    final = tuple(target_labels.shape)
+    style_t = torch.from_numpy(np.ascontiguousarray(style_image)).permute(2, 0, 1)[None].float()
+    style_l = torch.from_numpy(np.ascontiguousarray(style_labels)).long()
+    target_l = torch.from_numpy(np.ascontiguousarray(target_labels)).long()
+    content_t = None
+    if content_image is not None:
+        content_t = torch.from_numpy(np.ascontiguousarray(content_image)).permute(2, 0, 1)[None].float()
+    resolutions = list(settings.resolutions or [max(final)])
+    # Style and output keep their relative scale at every stage.
+    style_scale = max(style_image.shape[:2]) / max(final)
+
+    x = None
+    loss_value = float("nan")
+    done = 0
+    total_iters = settings.iterations * len(resolutions)
+    bar = tqdm(total=total_iters, disable=not progress, desc="optimize", unit="it", dynamic_ncols=True)
+    for longest in resolutions:
+        size = _scaled(final, longest) if longest != max(final) else final
+        ssize = _scaled(tuple(style_image.shape[:2]), max(1, round(max(size) * style_scale)))
+        loss_fn = RegionStyleLoss(
+            net,
+            _resize_image(style_t, ssize),
+            _one_hot(style_l, k, ssize),
+            layers=settings.layers,
+            layer_weights=settings.layer_weights,
+            style_weight=settings.style_weight,
+            content_weight=settings.content_weight,
+            content_image=None if content_t is None else _resize_image(content_t, size),
+            tv_weight=settings.tv_weight,
+        )
+        masks = _one_hot(target_l, k, size)
+        if x is None:
+            x = torch.rand(1, 3, *size) * 0.2 + 0.4
+        else:
+            x = F.interpolate(x.detach(), size=size, mode="bilinear", align_corners=False)
+        x = x.clamp(0, 1).requires_grad_(True)
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            with autocast(precision):
+                loss, _ = loss_fn(x, masks)
+            loss.backward()
+            return loss
+
+        if settings.optimizer == "lbfgs":
+            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=LBFGS_CHUNK, history_size=50, line_search_fn="strong_wolfe")
+        else:
+            opt = torch.optim.Adam([x], lr=settings.lr)
+        stage_done = 0
+        while stage_done < settings.iterations:
+            if settings.optimizer == "lbfgs":
+                # L-BFGS runs several iterations per step() call; its curvature history
+                # persists between calls (single-iteration calls cripple it).
+                before = opt.state[x].get("n_iter", 0)
+                opt.param_groups[0]["max_iter"] = min(LBFGS_CHUNK, settings.iterations - stage_done)
+                loss_value = float(opt.step(closure).detach())
+                advanced = opt.state[x]["n_iter"] - before
+                if advanced == 0:  # converged: nothing left to gain at this resolution
+                    bar.update(settings.iterations - stage_done)
+                    break
+            else:
+                loss_value = float(opt.step(closure).detach())
+                advanced = 1
+            stage_done += advanced
+            bar.update(advanced)
+            bar.set_postfix(loss=f"{loss_value:.4g}", size=f"{size[1]}x{size[0]}")
+            if callback is not None:
+                callback(done + stage_done, x.detach().clamp(0, 1))
+        done += settings.iterations
+    bar.close()
+    with torch.no_grad():
+        with autocast(precision):
+            loss_value = float(loss_fn(x.clamp(0, 1), masks)[0])
+    image = x.detach().clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    return image, loss_value

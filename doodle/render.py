@@ -1,0 +1,131 @@
+"""Rendering doodles with a trained generator: one forward pass per image."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from doodle.generator import DoodleGenerator
+from doodle.images import save_rgb
+from doodle.precision import autocast, resolve_precision
+from doodle.semantic import load_target_map, one_hot
+
+
+class Rendered(NamedTuple):
+    """One image written by :func:`render_file`."""
+
+    path: Path
+    seed: int
+    seconds: float  #: wall time of the forward pass alone
+
+
+def render_labels(
+    model: DoodleGenerator,
+    labels: np.ndarray,
+    seed: int = 0,
+    precision: str = "auto",
+) -> torch.Tensor:
+    """Render a label map with a generator.
+
+    Parameters
+    ----------
+    model : DoodleGenerator
+        Trained generator (put it in eval mode; see
+        :func:`doodle.checkpoint.generator_from_checkpoint`).
+    labels : np.ndarray
+        ``uint8`` ``(H, W)`` region indices in ``0 .. model.k - 1``.
+    seed : int
+        Noise seed: the same seed gives the same image, others give variations.
+    precision : {"auto", "fp32", "bf16"}
+        ``auto`` uses bf16 autocast where the hardware runs it natively (about
+        2x faster on such CPUs; invisible after quantization to 8 bits).
+
+    Returns
+    -------
+    torch.Tensor
+        ``float32`` ``(1, 3, H, W)`` RGB in [0, 1], on the model's device.
+
+    Examples
+    --------
+    >>> g = DoodleGenerator(k=2, scales=2, width=4).eval()
+    >>> render_labels(g, np.zeros((5, 9), np.uint8), precision="fp32").shape
+    torch.Size([1, 3, 5, 9])
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"expected a label map of shape (H, W), got shape {labels.shape}")
+    if labels.size and int(labels.max()) >= model.k:
+        raise ValueError(
+            f"label map uses region {int(labels.max())} but the generator knows {model.k} regions (0..{model.k - 1})"
+        )
+    device = next(model.parameters()).device
+    resolved = resolve_precision(precision, device)
+    masks = one_hot(labels, model.k).to(device)
+    if resolved == "bf16":
+        # oneDNN's bf16 convolutions are fastest on NHWC activations.
+        masks = masks.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), autocast(resolved, device):
+        return model(masks, noise_seed=seed).float()
+
+
+def render_file(
+    model: DoodleGenerator,
+    palette: np.ndarray,
+    map_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    size: int | None = None,
+    seed: int = 0,
+    variations: int = 1,
+    precision: str = "auto",
+) -> list[Rendered]:
+    """Render one semantic map file to PNG(s).
+
+    Parameters
+    ----------
+    model : DoodleGenerator
+        Trained generator, in eval mode.
+    palette : np.ndarray
+        ``uint8`` ``(K, 3)`` region colours of the checkpoint; the map is snapped
+        to them and colours far from all of them are refused.
+    map_path : path-like
+        The doodle: an RGB image painted with the palette colours.
+    out_path : path-like
+        Output PNG. With ``variations > 1`` the files are
+        ``<stem>_v0.png, <stem>_v1.png, ...`` next to it.
+    size : int, optional
+        Longest side of the output in pixels; default: the map's own size.
+    seed : int
+        Noise seed of the first image; variation ``i`` uses ``seed + i``.
+    variations : int
+        Number of images to render.
+    precision : {"auto", "fp32", "bf16"}
+        See :func:`render_labels`.
+
+    Returns
+    -------
+    list of Rendered
+        What was written, with the time of each forward pass.
+    """
+    if variations < 1:
+        raise ValueError(f"variations must be at least 1, got {variations}")
+    # Snapping happens before the (nearest) resize, so borders stay crisp and
+    # no in-between colours are invented.
+    labels = load_target_map(map_path, palette, size=size)
+    out_path = Path(out_path)
+    if variations == 1:
+        targets = [out_path]
+    else:
+        targets = [out_path.with_name(f"{out_path.stem}_v{i}{out_path.suffix}") for i in range(variations)]
+    written = []
+    for i, target in enumerate(targets):
+        start = time.perf_counter()
+        image = render_labels(model, labels, seed=seed + i, precision=precision)
+        seconds = time.perf_counter() - start
+        save_rgb(target, image)
+        written.append(Rendered(target, seed + i, seconds))
+    return written

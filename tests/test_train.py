@@ -1,0 +1,192 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from doodle.checkpoint import load_checkpoint
+from doodle.cli import main
+from doodle.generator import DoodleGenerator
+from doodle.loss import RegionStyleLoss
+from doodle.semantic import load_style, one_hot
+from doodle.train import TrainConfig, lr_factor, train
+from doodle.weights import load_loss_net
+
+LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+
+
+def config(tiny_style, out, **kw):
+    style, style_map = tiny_style
+    base = dict(style=str(style), style_map=str(style_map), out=str(out), size=32, batch=2, steps=4,
+                style_layers=LAYERS, loss_net="random", precision="fp32", workers=0, sample_every=2,
+                checkpoint_every=2, log_every=1, samples=2, lr=0.02, generator={"width": 4, "scales": 3})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_a_few_steps_lower_the_loss(tiny_style, tmp_path):
+    cfg = config(tiny_style, tmp_path / "run", steps=25, lr=0.05)
+    model = train(cfg, progress=False, log=lambda _m: None)
+    style = load_style(cfg.style, cfg.style_map, size=32, log=lambda _m: None)
+    net = load_loss_net("random", layers=LAYERS, log=lambda _m: None)
+    img = torch.from_numpy(style.image).permute(2, 0, 1)[None]
+    loss_fn = RegionStyleLoss(net, img, one_hot(style.labels, 3), layers=LAYERS)
+    masks = one_hot(np.stack([np.repeat(np.arange(3, dtype=np.uint8), 11)[:32][None].repeat(32, 0)] * 2), 3)
+    torch.manual_seed(cfg.seed)
+    untrained = DoodleGenerator.from_config({"k": 3, "width": 4, "scales": 3})
+    with torch.no_grad():
+        before = loss_fn(untrained(masks, noise_seed=1), masks)[0].item()
+        after = loss_fn(model(masks, noise_seed=1), masks)[0].item()
+    assert after < 0.7 * before
+
+
+def test_run_folder_contents(tiny_style, tmp_path):
+    out = tmp_path / "run"
+    train(config(tiny_style, out), progress=False, log=lambda _m: None)
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["step"] == 4 and ckpt["config"]["k"] == 3 and len(ckpt["palette"]) == 3
+    assert ckpt["loss_net"] == "random-vgg19-seed0"
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2, 3, 4]
+    assert set(log[0]["layers"]) == set(LAYERS) and log[0]["steps_per_s"] > 0
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
+    assert json.loads((out / "config.json").read_text())["generator"]["width"] == 4
+    assert not [p for p in out.rglob(".tmp-*")]
+
+
+def test_resume_continues_exactly(tiny_style, tmp_path):
+    full = train(config(tiny_style, tmp_path / "full"), progress=False, log=lambda _m: None)
+    half = tmp_path / "half"
+    train(config(tiny_style, half, steps=2), progress=False, log=lambda _m: None)
+    resumed = train(TrainConfig.from_run(half, steps=4), resume=True, progress=False, log=lambda _m: None)
+    torch.testing.assert_close(params(resumed), params(full), rtol=0, atol=0)
+    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["optimizer"]["state"]
+    b = load_checkpoint(half / "checkpoint.pt")["optimizer"]["state"]
+    assert a[0]["step"] == b[0]["step"] == 4
+    torch.testing.assert_close(a[0]["exp_avg_sq"], b[0]["exp_avg_sq"], rtol=0, atol=0)
+    assert [json.loads(x)["step"] for x in (half / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_refuses_non_empty_run_folder_and_resume_without_checkpoint(tiny_style, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not empty; pass --resume"):
+        train(config(tiny_style, out), progress=False)
+    with pytest.raises(ValueError, match="nothing to resume"):
+        train(config(tiny_style, tmp_path / "new"), resume=True, progress=False)
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_mask_dataset_with_other_k_is_refused(tiny_style, tmp_path):
+    from maskgen.cli import main as maskgen_main
+
+    res = CliRunner().invoke(maskgen_main, ["generate", str(tmp_path / "m"), "--count", "2", "--size", "32",
+                                            "--regions", "4", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    with pytest.raises(ValueError, match="has K=4 but the style map has 3 regions"):
+        train(config(tiny_style, tmp_path / "run", masks=str(tmp_path / "m")), progress=False, log=lambda _m: None)
+
+
+def test_corrupt_mask_file_stops_with_its_name_or_is_skipped(tiny_style, tmp_path):
+    from maskgen.cli import main as maskgen_main
+
+    res = CliRunner().invoke(maskgen_main, ["generate", str(tmp_path / "m"), "--count", "3", "--size", "32",
+                                            "--regions", "3", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    bad = sorted((tmp_path / "m" / "masks").glob("*.png"))[1]
+    bad.write_bytes(bad.read_bytes()[:40])
+    with pytest.raises(ValueError, match=bad.name):
+        train(config(tiny_style, tmp_path / "r1", masks=str(tmp_path / "m"), steps=3), progress=False,
+              log=lambda _m: None)
+    model = train(config(tiny_style, tmp_path / "r2", masks=str(tmp_path / "m"), steps=3, skip_corrupt=True),
+                  progress=False, log=lambda _m: None)
+    assert torch.isfinite(params(model)).all()
+
+
+def test_cli_errors_are_one_line(tiny_style, tmp_path):
+    style, style_map = tiny_style
+    res = CliRunner().invoke(main, ["train", "--style", str(style), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "--style-map are required" in res.output
+    res = CliRunner().invoke(main, ["train", "--out", str(tmp_path / "nothing"), "--resume"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_lr_halves_every_half_life_down_to_the_floor():
+    assert lr_factor(0, 100, 0.05) == pytest.approx(1.0)
+    assert lr_factor(100, 100, 0.05) == pytest.approx(0.5)
+    assert lr_factor(10_000, 100, 0.05) == pytest.approx(0.05)
+
+
+def _train_cmd(tiny_style, out, steps):
+    style, style_map = tiny_style
+    return [sys.executable, "-m", "doodle", "train", "--style", str(style), "--style-map", str(style_map),
+            "--size", "32", "--batch", "2", "--steps", str(steps), "--style-layers", ",".join(LAYERS),
+            "--loss-net", "random", "--precision", "fp32", "--workers", "0", "--width", "4", "--scales", "3",
+            "--checkpoint-every", "1", "--sample-every", "100", "--log-every", "1", "--out", str(out)]
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(tiny_style, tmp_path):
+    steps = 12
+    ref = tmp_path / "ref"
+    subprocess.run(_train_cmd(tiny_style, ref, steps), check=True, capture_output=True)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(tiny_style, out, steps), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (out / "log.jsonl").exists() and len((out / "log.jsonl").read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(out / "checkpoint.pt")["step"]
+    assert 1 <= killed_at < steps
+    subprocess.run(_train_cmd(tiny_style, out, steps)[:-2] + ["--out", str(out), "--resume"], check=True,
+                   capture_output=True)
+    a, b = load_checkpoint(ref / "checkpoint.pt"), load_checkpoint(out / "checkpoint.pt")
+    assert a["step"] == b["step"] == steps
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
+    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == list(range(1, steps + 1))
+    assert not list(out.rglob(".tmp-*"))
+
+
+DDP_SCRIPT = r"""
+import os, sys, torch, torch.distributed as dist
+from doodle.train import TrainConfig, train
+cfg = TrainConfig(**__import__("json").loads(sys.argv[1]))
+model = train(cfg, progress=False, log=lambda _m: None)
+flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+torch.save(flat, os.path.join(sys.argv[2], f"rank{dist.get_rank()}.pt"))
+dist.destroy_process_group()
+"""
+
+
+def test_two_gloo_processes_keep_identical_parameters(tiny_style, tmp_path):
+    cfg = config(tiny_style, tmp_path / "run", steps=3).to_dict()
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    procs = []
+    for rank in range(2):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(29500 + os.getpid() % 1000), OMP_NUM_THREADS="1")
+        procs.append(subprocess.Popen([sys.executable, str(script), json.dumps(cfg), str(tmp_path)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    for p in procs:
+        out, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, out.decode()[-2000:]
+    r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    torch.testing.assert_close(r0, r1, rtol=0, atol=0)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt["step"] == 3
