@@ -164,6 +164,8 @@ def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, np
         raise ValueError("checkpoint config has no 'generator' settings; it was not written by `doodle train`")
     generator_config = dict(config["generator"])
     generator_config.setdefault("k", config.get("k"))
+    if generator_config["k"] is None:
+        raise ValueError("checkpoint config gives no region count 'k'; it was not written by `doodle train`")
     model = DoodleGenerator.from_config(generator_config)
     state = copy.copy(ckpt["model"])  # shallow: keep the caller's dict and its _metadata intact
     for prefix in _WRAPPER_PREFIXES:
@@ -171,8 +173,9 @@ def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, np
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise ValueError(f"checkpoint weights do not match its generator config: {first_line}") from None
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) <= 200 else detail[:200] + "..."
+        raise ValueError(f"checkpoint weights do not match its generator config: {detail}") from None
     palette = np.asarray(ckpt["palette"], dtype=np.int64)
     if palette.shape != (model.k, 3) or ((palette < 0) | (palette > 255)).any():
         raise ValueError(

@@ -24,3 +24,5 @@ from doodle.cli_weights import weights  # noqa: E402
 main.add_command(weights)
 from doodle.cli_render import render  # noqa: E402
 main.add_command(render)
+from doodle.cli_demo import demo  # noqa: E402
+main.add_command(demo)

@@ -113,8 +113,14 @@ class DoodleGenerator(nn.Module):
 
     Notes
     -----
-    The defaults (5 scales, width 8: 40 channels at full resolution) render a
-    512x512 doodle in about a third of a second on 2 CPU cores.
+    The defaults (5 scales, width 8: 40 channels at full resolution, 73k
+    parameters for k=4) render a 512x512 doodle in about 0.25 s with bf16
+    autocast on a 2-core AVX512-BF16 CPU, about 0.55 s in fp32.
+
+    Instance norm couples all pixels through per-image statistics, so at
+    random initialization part of the effect of a mask edit spreads over the
+    whole image; with batch norm in eval mode an edit stays within a few
+    pixels of the edited region.
 
     Examples
     --------

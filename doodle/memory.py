@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: VGG channels of each block.
-VGG_CHANNELS = (64, 128, 256, 512, 512)
-#: Convolutions per block.
-VGG_CONVS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
+from doodle.vgg import BLOCK_WIDTHS, VGG_LAYER_NAMES
+
 #: Memory of a training/optimisation step relative to the forward activations:
 #: autograd keeps the forward activations (1x), the backward pass holds a
 #: gradient of the same size for each (1x), and convolution workspaces,
@@ -22,28 +20,6 @@ VGG_CONVS = {"vgg19": (2, 2, 4, 4, 4), "vgg16": (2, 2, 3, 3, 3)}
 BACKWARD_FACTOR = 3
 BYTES_PER_FLOAT = 4
 GIB = 1 << 30
-
-
-def vgg_layer_names(arch: str = "vgg19") -> list[str]:
-    """Names of the VGG feature layers in order: ``conv1_1, relu1_1, ..., pool5``.
-
-    Examples
-    --------
-    >>> vgg_layer_names("vgg16")[:5]
-    ['conv1_1', 'relu1_1', 'conv1_2', 'relu1_2', 'pool1']
-    """
-    names = []
-    for block, convs in enumerate(_convs(arch), start=1):
-        for i in range(1, convs + 1):
-            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
-        names.append(f"pool{block}")
-    return names
-
-
-def _convs(arch: str) -> tuple[int, ...]:
-    if arch not in VGG_CONVS:
-        raise ValueError(f"unknown VGG architecture {arch!r}; use one of {', '.join(VGG_CONVS)}")
-    return VGG_CONVS[arch]
 
 
 def estimate_vgg_bytes(
@@ -86,20 +62,21 @@ def estimate_vgg_bytes(
     """
     if height < 1 or width < 1 or batch < 1:
         raise ValueError(f"size and batch must be positive, got {width}x{height} and batch {batch}")
-    names = vgg_layer_names(arch)
+    if arch not in VGG_LAYER_NAMES:
+        raise ValueError(f"unknown VGG architecture {arch!r}; use one of {', '.join(VGG_LAYER_NAMES)}")
+    names = VGG_LAYER_NAMES[arch]
     if last_layer not in names:
         raise ValueError(f"unknown VGG layer {last_layer!r}; use one of {', '.join(names)}")
+    widths = iter([c for block in BLOCK_WIDTHS[arch] for c in block])
+    h, w, channels = height, width, 3
     floats = 3 * height * width  # the input image
-    h, w = height, width
-    for block, (channels, convs) in enumerate(zip(VGG_CHANNELS, _convs(arch)), start=1):
-        for i in range(1, convs + 1):
-            for kind in ("conv", "relu"):
-                floats += channels * h * w
-                if f"{kind}{block}_{i}" == last_layer:
-                    return _total(floats, batch, backward)
-        h, w = h // 2, w // 2
+    for name in names:
+        if name.startswith("conv"):
+            channels = next(widths)
+        elif name.startswith("pool"):
+            h, w = h // 2, w // 2
         floats += channels * h * w
-        if f"pool{block}" == last_layer:
+        if name == last_layer:
             break
     return _total(floats, batch, backward)
 

@@ -66,9 +66,6 @@ def render_labels(
     device = next(model.parameters()).device
     resolved = resolve_precision(precision, device)
     masks = one_hot(labels, model.k).to(device)
-    if resolved == "bf16":
-        # oneDNN's bf16 convolutions are fastest on NHWC activations.
-        masks = masks.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), autocast(resolved, device):
         return model(masks, noise_seed=seed).float()
 

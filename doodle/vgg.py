@@ -17,12 +17,12 @@ import torch
 from torch import Tensor, nn
 
 # Output channels of the 3x3 convolutions, block by block; a 2x2 pool ends every block.
-_BLOCK_WIDTHS: dict[str, tuple[tuple[int, ...], ...]] = {
+BLOCK_WIDTHS: dict[str, tuple[tuple[int, ...], ...]] = {
     "vgg16": ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
     "vgg19": ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4),
 }
 
-ARCHS = tuple(_BLOCK_WIDTHS)
+ARCHS = tuple(BLOCK_WIDTHS)
 POOLINGS = ("avg", "max")
 PREPROCESSINGS = ("torchvision", "caffe")
 
@@ -42,7 +42,7 @@ def _names(blocks: tuple[tuple[int, ...], ...]) -> list[str]:
     return names
 
 
-VGG_LAYER_NAMES: dict[str, list[str]] = {arch: _names(blocks) for arch, blocks in _BLOCK_WIDTHS.items()}
+VGG_LAYER_NAMES: dict[str, list[str]] = {arch: _names(blocks) for arch, blocks in BLOCK_WIDTHS.items()}
 """Name of every module of ``features``, by index, for each architecture."""
 
 
@@ -62,7 +62,7 @@ def conv_shapes(arch: str) -> dict[str, tuple[int, ...]]:
     _check_choice("arch", arch, ARCHS)
     shapes: dict[str, tuple[int, ...]] = {}
     index, c_in = 0, 3
-    for widths in _BLOCK_WIDTHS[arch]:
+    for widths in BLOCK_WIDTHS[arch]:
         for c_out in widths:
             shapes[f"features.{index}.weight"] = (c_out, c_in, 3, 3)
             shapes[f"features.{index}.bias"] = (c_out,)
@@ -142,7 +142,7 @@ class VGGFeatures(nn.Module):
 
         modules: list[nn.Module] = []
         c_in = 3
-        for widths in _BLOCK_WIDTHS[arch]:
+        for widths in BLOCK_WIDTHS[arch]:
             for c_out in widths:
                 modules += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
                 c_in = c_out

@@ -19,7 +19,7 @@ from maskgen.clitools import FriendlyGroup
 from maskgen.dataset import read_dataset
 from maskgen.generate import generate_dataset, parse_shard
 from maskgen.layout import HEADER_NAME
-from maskgen.mask import MaskParams, make_mask, parse_regions
+from maskgen.mask import MAX_SIZE, MIN_SIZE, MaskParams, make_mask, parse_regions
 from maskgen.preview import write_grid
 from maskgen.stats import dataset_stats, format_stats, plot_stats
 from maskgen.verify import verify_dataset
@@ -56,6 +56,8 @@ def params_from(opts: dict[str, Any]) -> MaskParams:
     """Build ``MaskParams`` from the parsed :func:`mask_options` (consumes them)."""
     size = opts.pop("size")
     width, height = opts.pop("width"), opts.pop("height")
+    if not MIN_SIZE <= size <= MAX_SIZE and (width is None or height is None):
+        raise ValueError(f"size must be an integer in {MIN_SIZE}..{MAX_SIZE} pixels, got {size}")
     return MaskParams(
         width=size if width is None else width,
         height=size if height is None else height,
@@ -80,7 +82,11 @@ def params_from(opts: dict[str, Any]) -> MaskParams:
 @click.option("--overwrite", is_flag=True, help="Replace the dataset already in OUT.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal].")
 def generate(out: Path, count: int, workers: int | None, shard: str, resume: bool, overwrite: bool, progress: bool | None, **opts: Any) -> None:
-    """Write COUNT random masks to OUT (dataset.json, manifest.jsonl, masks/*.png)."""
+    """Write a dataset of COUNT random masks to OUT.
+
+    OUT gets dataset.json (settings), manifest.jsonl (one line per mask) and
+    masks/NNNNNNNN.png (palette PNGs whose pixel values are the labels).
+    """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other; pick one")
     seed = opts.pop("seed")
@@ -99,9 +105,12 @@ def generate(out: Path, count: int, workers: int | None, shard: str, resume: boo
 @click.option("--cols", type=int, default=8, show_default=True, help="Masks per row.")
 @mask_options
 def preview(source: str, output: Path, count: int, cols: int, **opts: Any) -> None:
-    """Grid image of masks from SOURCE: a dataset directory, a JSON file of
-    parameters (or a dataset.json), or the word `params` to draw masks from the
-    options on this command line without writing a dataset."""
+    """Write a grid image of masks from SOURCE.
+
+    SOURCE is a dataset directory, a JSON file of parameters (or a
+    dataset.json), or the word `params` to draw masks from the options on this
+    command line without writing a dataset.
+    """
     if count <= 0:
         raise ValueError(f"count must be a positive integer, got {count}")
     path = Path(source)
@@ -130,7 +139,11 @@ def preview(source: str, output: Path, count: int, cols: int, **opts: Any) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write a PNG of the histograms.")
 def stats(out: Path, as_json: bool, plot: Path | None) -> None:
-    """Regions per mask, area fractions, components per region of dataset OUT."""
+    """Print statistics of dataset OUT.
+
+    Regions per mask, area fraction per region (min/median/max, histogram),
+    components per region, share of masks with a region under 1 %.
+    """
     result = dataset_stats(out)
     click.echo(json.dumps(result, indent=1) if as_json else format_stats(result))
     if plot is not None:
@@ -140,7 +153,11 @@ def stats(out: Path, as_json: bool, plot: Path | None) -> None:
 @main.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 def verify(out: Path) -> None:
-    """Check every mask of dataset OUT against its manifest; exit 1 listing problems."""
+    """Check dataset OUT against its manifest.
+
+    Exits 1 listing every problem: unreadable PNGs, files missing from or
+    absent in the manifest, labels >= K, areas that disagree, missing masks.
+    """
     problems = verify_dataset(out)
     if problems:
         for p in problems:

@@ -83,7 +83,7 @@ def count_components(labels: np.ndarray, k: int) -> np.ndarray:
     Examples
     --------
     >>> count_components(np.array([[0, 1, 0], [0, 0, 1]], dtype=np.uint8), 2).tolist()
-    [1, 2]
+    [2, 2]
     """
     if labels.ndim != 2 or labels.dtype != np.uint8:
         raise ValueError(f"labels must be a 2-D uint8 array, got {labels.ndim}-D {labels.dtype}")

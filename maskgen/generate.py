@@ -12,16 +12,20 @@ an fsynced, index-sorted manifest.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from maskgen.alloc import keep_heap
 from maskgen.fileio import atomic_write_text
 from maskgen.layout import (
     HEADER_NAME,
@@ -40,6 +44,7 @@ from maskgen.mask import MaskParams, make_mask
 from maskgen.palette import encode_label_png
 
 CHUNK = 32
+STALE_TMP_S = 60.0
 MODES = ("new", "resume", "overwrite")
 
 
@@ -80,17 +85,28 @@ class GenerateReport:
 
 def _write_replace(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
 _JOB: tuple[Path, MaskParams, int] | None = None
 
 
-def _init_worker(root: Path, params: MaskParams, seed: int) -> None:
+def _init_worker(root: Path, params: MaskParams, seed: int, parent: int | None = None) -> None:
     global _JOB
     _JOB = (root, params, seed)
+    keep_heap()
+    if parent is not None and sys.platform.startswith("linux"):
+        # Workers of a SIGKILLed run must not keep writing into OUT behind the
+        # resumed run: ask the kernel to kill them with their parent.
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
 
 
 def _make_chunk(indices: list[int]) -> str:
@@ -120,8 +136,13 @@ def _prepare_dir(root: Path, header: str, mode: str, shard: tuple[int, int]) -> 
     if mode == "resume" and header_path.exists():
         existing = header_path.read_text(encoding="utf-8", errors="replace")
         if existing != header:
-            theirs = json.loads(existing) if existing.strip().startswith("{") else {}
+            try:
+                theirs = json.loads(existing)
+            except json.JSONDecodeError:
+                theirs = None
             mine = json.loads(header)
+            if not isinstance(theirs, dict):
+                raise ValueError(f"{header_path} is unreadable; use --overwrite or choose another OUT")
             diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             raise ValueError(
                 f"{root} holds a dataset made with other settings (differs in {', '.join(diff)}); "
@@ -143,10 +164,11 @@ def _remove_temporaries(root: Path, shard: tuple[int, int]) -> None:
             index = index_of_file(entry.name[len(".tmp-") :].split(".png")[0] + ".png")
             if index is None or index % n == i:
                 os.unlink(entry.path)
-    if n == 1:
-        for entry in os.scandir(root):
-            if is_temporary(entry.name):
-                os.unlink(entry.path)
+    # Manifest/header temporaries live a few ms; an old one is a leftover even
+    # when other shards may be running.
+    for entry in os.scandir(root):
+        if is_temporary(entry.name) and (n == 1 or time.time() - entry.stat().st_mtime > STALE_TMP_S):
+            os.unlink(entry.path)
 
 
 def _done_indices(root: Path, count: int) -> set[int]:
@@ -244,7 +266,7 @@ def generate_dataset(
                 results = map(_make_chunk, chunks)
                 _drain(results, chunks, fd, bar)
             else:
-                with multiprocessing.Pool(workers, _init_worker, (root, params, seed)) as pool:
+                with multiprocessing.Pool(workers, _init_worker, (root, params, seed, os.getpid())) as pool:
                     _drain(pool.imap(_make_chunk, chunks), chunks, fd, bar)
     finally:
         os.close(fd)

@@ -41,11 +41,16 @@ class KMeans1D(NamedTuple):
 def _histogram(x: np.ndarray, n_bins: int):
     lo = x[0]
     hi = x[0]
+    total = 0.0
     for v in x:
+        total += v
         if v < lo:
             lo = v
         elif v > hi:
             hi = v
+    # NaN and inf propagate into the sum: one check instead of a pass.
+    if not np.isfinite(total):
+        return lo, -1.0, np.zeros(0), np.zeros(0), np.zeros(0), 0.0
     scale = n_bins / (hi - lo) if hi > lo else 0.0
     # Centring keeps the prefix-sum variance formula free of cancellation.
     mid = 0.5 * (lo + hi)
@@ -177,9 +182,11 @@ def kmeans1d(values: np.ndarray, k: int, n_bins: int = N_BINS) -> KMeans1D:
     if not 1 <= k <= 255:
         raise ValueError(f"k must be in 1..255, got {k}")
     x = np.ascontiguousarray(values, dtype=np.float64).ravel()
-    if x.size == 0 or not np.isfinite(x).all():
+    if x.size == 0:
         raise ValueError("kmeans1d needs a non-empty array of finite values")
     lo, scale, cnt, s1, s2, mid = _histogram(x, n_bins)
+    if scale < 0:
+        raise ValueError("kmeans1d needs a non-empty array of finite values")
     used = np.flatnonzero(cnt)
     if used.size < k:
         raise ValueError(f"values have only {used.size} distinct levels, fewer than k={k}; use fewer regions")

@@ -32,6 +32,7 @@ def _window_filter(labels: np.ndarray, k: int, radius: int, median: bool) -> np.
             if drop >= 0:
                 for x in range(w):
                     col[x, labels[drop, x]] -= 1
+        rows = min(y + radius, h - 1) - max(y - radius, 0) + 1
         win[:] = 0
         for x in range(min(radius, w - 1) + 1):
             for c in range(k):
@@ -40,18 +41,20 @@ def _window_filter(labels: np.ndarray, k: int, radius: int, median: bool) -> np.
             if x > 0:
                 add = x + radius
                 drop = x - radius - 1
-                if add < w:
+                # One fused loop in the interior (the common case) halves the loop overhead.
+                if add < w and drop >= 0:
+                    for c in range(k):
+                        win[c] += col[add, c] - col[drop, c]
+                elif add < w:
                     for c in range(k):
                         win[c] += col[add, c]
-                if drop >= 0:
+                elif drop >= 0:
                     for c in range(k):
                         win[c] -= col[drop, c]
+            area = (min(x + radius, w - 1) - max(x - radius, 0) + 1) * rows
             if median:
                 # The 2016 behaviour: the median label id of the window.
-                n = 0
-                for c in range(k):
-                    n += win[c]
-                half = (n + 1) // 2
+                half = (area + 1) // 2
                 acc = 0
                 best = 0
                 for c in range(k):
@@ -64,10 +67,12 @@ def _window_filter(labels: np.ndarray, k: int, radius: int, median: bool) -> np.
                 # otherwise the lowest tied label, so the result is deterministic.
                 best = labels[y, x]
                 most = win[best]
-                for c in range(k):
-                    if win[c] > most:
-                        most = win[c]
-                        best = c
+                # A strict majority is the mode: most pixels skip the scan.
+                if 2 * most <= area:
+                    for c in range(k):
+                        if win[c] > most:
+                            most = win[c]
+                            best = c
             out[y, x] = best
     return out
 

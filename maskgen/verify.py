@@ -78,6 +78,9 @@ def verify_dataset(root: str | os.PathLike) -> list[str]:
             problems.append(f"{MASK_DIR}/{name}: not a mask file of this dataset")
         elif index not in listed:
             problems.append(f"{MASK_DIR}/{name}: not in the manifest; rerun generate with --resume")
+    for name in sorted(os.listdir(root)):
+        if is_temporary(name):
+            problems.append(f"{name}: temporary file left by an interrupted run; rerun with --resume")
     missing = count - len(listed)
     if missing:
         first = next(i for i in range(count) if i not in listed)

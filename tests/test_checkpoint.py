@@ -67,7 +67,7 @@ def test_round_trip(tmp_path):
         assert torch.equal(restored(masks, noise_seed=3), model(masks, noise_seed=3))
 
 
-def test_generator_from_ddp_state_dict(tmp_path):
+def test_generator_from_ddp_state_dict():
     model, optimizer = trained_pair()
     ckpt = make_ckpt(model, optimizer)
     ckpt["model"] = {"module." + name: t for name, t in model.state_dict().items()}

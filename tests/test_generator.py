@@ -170,3 +170,10 @@ def test_gradients_reach_every_parameter():
     g = DoodleGenerator(k=2, scales=3, width=4)
     g(masks_from_labels(two_region_labels(12, 12), 2), noise_seed=0).mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in g.parameters())
+
+
+def test_without_noise_the_seed_does_not_matter():
+    g = DoodleGenerator(k=2, scales=2, width=4, noise_channels=0).eval()
+    masks = masks_from_labels(two_region_labels(10, 10), 2)
+    with torch.no_grad():
+        assert torch.equal(g(masks, noise_seed=0), g(masks, noise_seed=1))

@@ -7,9 +7,10 @@ from hypothesis import strategies as st
 from scipy import ndimage
 from sklearn.cluster import KMeans
 
-from maskgen import PALETTE, diamond_square, kmeans1d, majority_filter, median_filter, read_label_png, write_label_png
+from maskgen import PALETTE, diamond_square, majority_filter, median_filter, read_label_png, write_label_png
 from maskgen.components import count_components
 from maskgen.heightmap import covering_grid
+from maskgen.kmeans1d import kmeans1d
 
 
 def test_diamond_square_shape_dtype_and_determinism():
@@ -45,7 +46,7 @@ def test_diamond_square_rejects_bad_roughness(bad):
 @pytest.mark.parametrize("k", [2, 3, 4, 6])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_kmeans1d_inertia_matches_sklearn(k, seed):
-    h = diamond_square(96, 80, 0.5, seed=seed)
+    h = diamond_square(64, 48, 0.5, seed=seed)
     ours = kmeans1d(h, k)
     ref = KMeans(n_clusters=k, n_init=10, random_state=0).fit(h.reshape(-1, 1))
     # Exact optimum: never worse than scikit-learn's best of 10 k-means++ runs ...
@@ -158,3 +159,9 @@ def test_read_label_png_names_corrupt_files(tmp_path):
             read_label_png(tmp_path / name)
     with pytest.raises(FileNotFoundError, match="nope.png"):
         read_label_png(tmp_path / "nope.png")
+
+
+@pytest.mark.parametrize("bad", [[1.0, np.nan, 2.0], [np.nan, 1.0], [1.0, np.inf], [-np.inf, 0.0], []])
+def test_kmeans1d_rejects_non_finite_or_empty_input(bad):
+    with pytest.raises(ValueError, match="non-empty array of finite values"):
+        kmeans1d(np.array(bad), 2)

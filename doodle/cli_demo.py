@@ -1,0 +1,30 @@
+"""``doodle demo``: the whole pipeline on the built-in exemplar."""
+
+from __future__ import annotations
+
+import click
+
+from doodle.cli_options import loss_net_option
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False), default="doodle-demo", show_default=True,
+              help="Demo folder (a previous demo's folder is replaced).")
+@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True, help="Training steps.")
+@click.option("--size", type=click.IntRange(min=16), default=128, show_default=True, help="Training mask side (px).")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
+@loss_net_option
+@click.option("--exemplar", type=click.Path(file_okay=False), default=None,
+              help="Folder with style.png, style_map.png, target_*.png [default: the repository's datasets/exemplar].")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(out, steps, size, batch, loss_net, exemplar, seed) -> None:
+    """Train a small generator on the built-in exemplar and render doodles.
+
+    Streams random masks from maskgen, trains for a few minutes on a CPU,
+    renders the exemplar's target doodles and a few random masks, and writes
+    OUT/demo.png (rows of map | output | style) plus the run folder.
+    """
+    from doodle.demo import EXEMPLAR, run_demo
+
+    run_demo(out=out, steps=steps, size=size, batch=batch, loss_net=loss_net, exemplar=exemplar or EXEMPLAR,
+             seed=seed, log=click.echo)

@@ -1,0 +1,177 @@
+"""Benchmark a training step against the loss network's own forward and backward pass.
+
+The target (issue 4): one full training step costs at most 1.3x the loss network's
+forward+backward at the same batch and size, i.e. the generator, the mask pyramid
+and the region Grams are cheap next to VGG. Both are measured in the same run, for
+every size and precision asked for::
+
+    python scripts/bench_train.py                      # 128 and 256 px, fp32 and bf16, batch 4
+    python scripts/bench_train.py --sizes 64 --repeats 2 --precisions fp32
+
+(a) "vgg": the loss network built by ``load_loss_net`` (truncated after the deepest
+style layer, relu5_1 by default), forward of a random ``(B, 3, S, S)`` batch to the
+style layers, backward of their sum to the input.
+
+(b) "step": one training step built from the same pieces, in the same order, as
+``doodle.train.train`` (which has no separate step function to import):
+``DoodleGenerator.from_config`` on ``TrainConfig.generator``, ``Adam(lr=TrainConfig.lr)``,
+``RegionStyleLoss`` of the style exemplar with ``TrainConfig.style_layers``, and
+per step a seeded noise generator, ``autocast(precision)`` around the generator
+forward and the loss (mask pyramid + region Grams), ``zero_grad``, ``backward`` and
+the Adam step. The masks of a batch come from maskgen with ``TrainConfig.mask``;
+making them is not part of the step (DataLoader workers do it in training) and
+its time per batch is listed on its own.
+
+To see where a step's time goes, "loss" times the region style loss alone
+(loss network + mask pyramid + region Grams, forward and backward to a random
+leaf batch): step - loss is the generator and Adam, loss - vgg the Grams and masks.
+
+Every figure is the median of ``--repeats`` timed calls after ``--warmup`` untimed ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import click
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import maskgen
+from doodle.evaluate import median_seconds
+from doodle.generator import DoodleGenerator
+from doodle.loss import RegionStyleLoss
+from doodle.precision import autocast
+from doodle.semantic import load_style, one_hot
+from doodle.train import TrainConfig
+from doodle.vgg import VGGFeatures
+from doodle.weights import load_loss_net
+
+EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
+TARGET_RATIO = 1.3
+
+
+def make_masks(config: TrainConfig, k: int, seed: int = 0) -> torch.Tensor:
+    """One training batch of one-hot maskgen masks, float32 ``(B, K, S, S)``."""
+    params = maskgen.MaskParams(width=config.size, height=config.size, regions=(k, k), **config.mask)
+    labels = torch.from_numpy(np.stack([maskgen.make_mask(params, seed, i).labels for i in range(config.batch)]))
+    return F.one_hot(labels.long(), k).permute(0, 3, 1, 2).float()
+
+
+def vgg_pass(net: VGGFeatures, layers: tuple[str, ...], batch: int, size: int, precision: str) -> Callable[[], None]:
+    """(a): the loss network's forward to ``layers`` and backward to a random input batch."""
+    x = torch.rand(batch, 3, size, size, requires_grad=True)
+
+    def run() -> None:
+        x.grad = None
+        with autocast(precision):
+            feats = net(x, layers)
+            total = sum(f.float().sum() for f in feats.values())
+        total.backward()
+
+    return run
+
+
+def style_loss(config: TrainConfig, net: VGGFeatures) -> RegionStyleLoss:
+    """The region style loss of ``doodle.train.train`` for ``config`` (targets at ``config.size``)."""
+    style = load_style(config.style, config.style_map, regions=config.regions, size=config.size,
+                       log=lambda _msg: None)
+    style_image = torch.from_numpy(style.image).permute(2, 0, 1)[None].float()
+    return RegionStyleLoss(net, style_image, one_hot(style.labels, style.k), layers=config.style_layers,
+                           layer_weights=config.layer_weights, style_weight=config.style_weight,
+                           tv_weight=config.tv_weight)
+
+
+def loss_pass(loss_fn: RegionStyleLoss, masks: torch.Tensor, precision: str) -> Callable[[], None]:
+    """The style loss alone: forward and backward to a random leaf batch shaped like ``masks``."""
+    x = torch.rand(masks.shape[0], 3, *masks.shape[-2:], requires_grad=True)
+
+    def run() -> None:
+        x.grad = None
+        with autocast(precision):
+            loss, _ = loss_fn(x, masks)
+        loss.backward()
+
+    return run
+
+
+def training_step(config: TrainConfig, loss_fn: RegionStyleLoss, masks: torch.Tensor,
+                  precision: str) -> Callable[[], None]:
+    """(b): one step of ``doodle.train.train`` on a fixed batch of masks (see the module docstring)."""
+    torch.manual_seed(config.seed)
+    model = DoodleGenerator.from_config({**config.generator, "k": loss_fn.k}).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    step = [0]
+
+    def run() -> None:
+        step[0] += 1
+        noise = torch.Generator().manual_seed(step[0])
+        with autocast(precision):
+            images = model(masks, generator=noise)
+            loss, _ = loss_fn(images, masks)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return run
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+@click.command()
+@click.option("--sizes", default="128,256", show_default=True, help="Comma-separated square training sizes (px).")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--precisions", default="fp32,bf16", show_default=True, help="Comma-separated: fp32, bf16.")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Timed calls (median).")
+@click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True, help="Untimed calls first.")
+@click.option("--loss-net", default="random", show_default=True,
+              help="Loss network (random costs exactly what real VGG-19 weights cost).")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch.set_num_threads.")
+@click.option("--style", type=click.Path(dir_okay=False, exists=True), default=str(EXEMPLAR / "style.png"),
+              show_default=True)
+@click.option("--style-map", type=click.Path(dir_okay=False, exists=True), default=str(EXEMPLAR / "style_map.png"),
+              show_default=True)
+@click.option("--regions", type=click.IntRange(min=1), default=4, show_default=True)
+def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, style_map, regions) -> None:
+    """Time a doodle training step against VGG forward+backward (target: ratio <= 1.3)."""
+    torch.set_num_threads(threads)
+    precisions = [p.strip() for p in precisions.split(",") if p.strip()]
+    bad = sorted(set(precisions) - {"fp32", "bf16"})
+    if bad:
+        raise click.BadParameter(f"unknown precision(s) {', '.join(bad)}; use fp32 and/or bf16", param_hint="--precisions")
+    native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    base = TrainConfig(style=style, style_map=style_map, out="(not written)", regions=regions, batch=batch)
+    net = load_loss_net(loss_net, layers=base.style_layers, log=lambda _msg: None)
+    click.echo(f"torch {torch.__version__}, {threads} thread(s), native bf16: {native_bf16}; loss net {net.net_id} "
+               f"to {net.layer_names[-1]}; generator {DoodleGenerator.from_config({**base.generator, 'k': regions}).to_config()}; "
+               f"batch {batch}; median of {repeats} after {warmup} warm-up")
+    header = (f"{'size':>5} {'prec':>5} {'vgg f+b ms':>11} {'loss ms':>8} {'step ms':>9} {'ratio':>6} {'steps/s':>8} "
+              f"{'img/s':>7} {'masks ms':>9}")
+    click.echo(header)
+    click.echo("-" * len(header))
+    rows = []
+    for size in _ints(sizes):
+        config = TrainConfig(**(base.to_dict() | {"size": size}))
+        mask_s = median_seconds(lambda: make_masks(config, regions), repeats=repeats, warmup=1)
+        masks = make_masks(config, regions, config.seed)
+        loss_fn = style_loss(config, net)
+        for precision in precisions:
+            vgg_s = median_seconds(vgg_pass(net, config.style_layers, batch, size, precision), repeats, warmup)
+            loss_s = median_seconds(loss_pass(loss_fn, masks, precision), repeats, warmup)
+            step_s = median_seconds(training_step(config, loss_fn, masks, precision), repeats, warmup)
+            ratio = step_s / vgg_s
+            rows.append(ratio)
+            click.echo(f"{size:>5} {precision:>5} {vgg_s * 1e3:>11.1f} {loss_s * 1e3:>8.1f} {step_s * 1e3:>9.1f} {ratio:>6.2f} "
+                       f"{1 / step_s:>8.2f} {batch / step_s:>7.1f} {mask_s * 1e3:>9.1f}")
+    worst = max(rows)
+    verdict = "meets" if worst <= TARGET_RATIO else "MISSES"
+    click.echo(f"worst step/vgg ratio {worst:.2f}: {verdict} the target <= {TARGET_RATIO}"
+               + ("" if native_bf16 or "bf16" not in precisions else " (bf16 is emulated on this CPU: slow)"))
+
+
+if __name__ == "__main__":
+    main()

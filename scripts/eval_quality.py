@@ -1,0 +1,179 @@
+"""Compare the feed-forward generator with ``doodle optimize`` on the same target maps.
+
+For every target map, both paint it at ``--size`` and are judged by
+:class:`doodle.evaluate.StyleJudge` with the same loss network and style:
+
+1. region Gram loss (what ``doodle optimize`` minimizes) of both, and their ratio
+   generator / optimize (target: within 2x);
+2. region fidelity (:mod:`doodle.fidelity`) of both, with uniform noise (floor)
+   and the style on its own map (ceiling) as the scale;
+3. timings: one render (median of 3) and one optimization (wall time).
+
+Side-by-side pictures (map | generator | optimize) go to ``--out``::
+
+    python scripts/eval_quality.py --checkpoint runs/exemplar/checkpoint.pt --out eval/
+    python scripts/eval_quality.py --out eval/ --steps 500         # trains into eval/run first
+
+Without ``--checkpoint`` a generator is trained into ``OUT/run`` (or the one
+already there is reused). The style, layers, loss network and its seed default
+to those the checkpoint was trained with, so both painters chase the same loss.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+
+import maskgen
+from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
+from doodle.evaluate import StyleJudge, median_seconds
+from doodle.images import save_rgb
+from doodle.optimize import OptimizeSettings, optimize_doodle
+from doodle.precision import PRECISIONS
+from doodle.render import render_labels
+from doodle.semantic import load_style, load_target_map
+from doodle.train import HELD_OUT_SEED_OFFSET, TrainConfig, colorize, train
+from doodle.weights import load_loss_net
+from maskgen.fileio import atomic_write_text
+
+EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
+GAP = 4  # white pixels between the panels of a side-by-side picture
+
+
+def side_by_side(panels: list[np.ndarray]) -> np.ndarray:
+    """Float RGB ``(H, W_i, 3)`` panels of one height, left to right with white gaps."""
+    gap = np.ones((panels[0].shape[0], GAP, 3), np.float32)
+    row = [panels[0]]
+    for panel in panels[1:]:
+        row += [gap, panel]
+    return np.concatenate(row, axis=1)
+
+
+def held_out_maps(config: dict, k: int, size: int, count: int) -> dict[str, np.ndarray]:
+    """``count`` square random masks from the seed stream training never draws from."""
+    params = maskgen.MaskParams(width=size, height=size, regions=(k, k), **config.get("mask", {}))
+    return {f"random_{i}": maskgen.make_mask(params, config.get("seed", 0) + HELD_OUT_SEED_OFFSET, i).labels
+            for i in range(count)}
+
+
+def as_image(rendered: torch.Tensor) -> np.ndarray:
+    return rendered[0].permute(1, 2, 0).numpy()
+
+
+@click.command()
+@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="RUN/checkpoint.pt of a trained generator [default: train one into OUT/run, or reuse it].")
+@click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Training steps when no checkpoint is given.")
+@click.option("--size", type=click.IntRange(min=16), default=256, show_default=True,
+              help="Longest side of maps, outputs and style image (px); also the training size.")
+@click.option("--iterations", type=click.IntRange(min=1), default=500, show_default=True,
+              help="L-BFGS iterations of `doodle optimize`.")
+@click.option("--loss-net", default=None, help="Loss network [default: the checkpoint's, with its seed; else auto].")
+@click.option("--style", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Style image [default: the checkpoint's, else the exemplar's].")
+@click.option("--style-map", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option("--regions", type=click.IntRange(min=1), default=None)
+@click.option("--map", "maps", type=click.Path(dir_okay=False, exists=True), multiple=True,
+              help="Target map (repeatable) [default: the exemplar's target_1.png and target_2.png].")
+@click.option("--random-maps", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also judge this many held-out random masks (square, --size).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="Of rendering, optimizing and training (scores are always fp32).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Noise seed of render and optimize.")
+@click.option("--blur", type=click.IntRange(min=0), default=5, show_default=True, help="Fidelity colour averaging (px).")
+@click.option("--border", type=click.IntRange(min=0), default=4, show_default=True, help="Fidelity border band (px).")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch.set_num_threads.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for pictures (and OUT/run).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the figures here.")
+def main(checkpoint, steps, size, iterations, loss_net, style, style_map, regions, maps, random_maps, precision, seed,
+         blur, border, threads, out, json_path) -> None:
+    """Judge the generator against `doodle optimize`: Gram loss, region fidelity, time."""
+    torch.set_num_threads(threads)
+    out = Path(out)
+    train_s = None
+    if checkpoint is None:
+        checkpoint = out / "run" / "checkpoint.pt"
+        if checkpoint.exists():
+            click.echo(f"reusing the generator in {checkpoint.parent} (delete it to train afresh)")
+        else:
+            config = TrainConfig(
+                style=str(Path(style or EXEMPLAR / "style.png").resolve()),
+                style_map=str(Path(style_map or EXEMPLAR / "style_map.png").resolve()),
+                out=str(checkpoint.parent), regions=regions or (None if style else 4), size=size, steps=steps,
+                loss_net=loss_net or "auto", precision=precision, seed=0,
+            )
+            start = time.perf_counter()
+            train(config, log=click.echo)
+            train_s = time.perf_counter() - start
+    ckpt = load_checkpoint(checkpoint)
+    model, palette = generator_from_checkpoint(ckpt)
+    trained = ckpt["config"]
+    style_path, map_path = style or trained["style"], style_map or trained["style_map"]
+    exemplar = load_style(style_path, map_path, regions=regions or trained.get("regions"), size=size, log=click.echo)
+    if not np.array_equal(exemplar.palette, palette):
+        raise ValueError(f"the style map's palette {exemplar.palette.tolist()} is not the checkpoint's "
+                         f"{palette.tolist()}; pass the style the generator was trained on")
+    layers, layer_weights = tuple(trained["style_layers"]), trained.get("layer_weights")
+    net = load_loss_net(loss_net or trained["loss_net"], layers=layers, seed=trained.get("seed", 0), log=click.echo)
+    if net.net_id != ckpt.get("loss_net"):
+        click.echo(f"warning: judging with {net.net_id} but the generator was trained with {ckpt.get('loss_net')}")
+    judge = StyleJudge(net, exemplar, layers=layers, layer_weights=layer_weights, blur=blur, border=border)
+    settings = OptimizeSettings(iterations=iterations, layers=layers, layer_weights=layer_weights, seed=seed,
+                                precision=precision)
+
+    targets = {Path(p).stem: load_target_map(p, palette, size=size)
+               for p in (maps or [EXEMPLAR / "target_1.png", EXEMPLAR / "target_2.png"])}
+    targets |= held_out_maps(trained, exemplar.k, size, random_maps)
+    rows = []
+    for name, labels in targets.items():
+        render_s = median_seconds(lambda: render_labels(model, labels, seed=seed, precision=precision), 3, 1)
+        generated = as_image(render_labels(model, labels, seed=seed, precision=precision))
+        start = time.perf_counter()
+        optimized, _ = optimize_doodle(net, exemplar.image, exemplar.labels, labels, exemplar.k, settings,
+                                       progress=False)
+        optimize_s = time.perf_counter() - start
+        save_rgb(out / f"{name}.png", side_by_side([colorize(labels, palette), generated, optimized]))
+        scale = judge.scale(labels, seed=seed)
+        rows.append({
+            "map": name, "size": list(labels.shape[::-1]),
+            "gram_generator": judge.gram_loss(generated, labels), "gram_optimize": judge.gram_loss(optimized, labels),
+            "fidelity_generator": judge.fidelity(generated, labels), "fidelity_optimize": judge.fidelity(optimized, labels),
+            "fidelity_noise": scale["noise"], "fidelity_style": scale["style"],
+            "render_s": render_s, "optimize_s": optimize_s,
+        })
+        rows[-1]["gram_ratio"] = rows[-1]["gram_generator"] / max(rows[-1]["gram_optimize"], 1e-12)
+        click.echo(f"{name}: done ({out / f'{name}.png'})")
+
+    keys = [k for k in rows[0] if k not in ("map", "size")]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    # Ratios average geometrically: one map where optimize reaches ~0 must not swamp the rest.
+    mean["gram_ratio"] = float(np.exp(np.mean([np.log(r["gram_ratio"]) for r in rows])))
+    header = (f"{'map':>10} {'gram gen':>9} {'gram opt':>9} {'ratio':>6} {'fid gen':>8} {'fid opt':>8} "
+              f"{'noise':>6} {'style':>6} {'gen ms':>8} {'opt s':>7}")
+    click.echo(f"\nstyle {style_path} at {size} px; loss net {net.net_id}, layers {','.join(layers)}; "
+               f"checkpoint {checkpoint} (step {ckpt['step']}); optimize L-BFGS {iterations} iterations; "
+               f"precision {precision}" + (f"; trained here in {train_s:.0f} s" if train_s is not None else ""))
+    click.echo(header)
+    click.echo("-" * len(header))
+    for r in rows + [{"map": "mean", **mean}]:
+        click.echo(f"{r['map']:>10} {r['gram_generator']:>9.4g} {r['gram_optimize']:>9.4g} {r['gram_ratio']:>6.2f} "
+                   f"{r['fidelity_generator']:>8.3f} {r['fidelity_optimize']:>8.3f} {r['fidelity_noise']:>6.3f} "
+                   f"{r['fidelity_style']:>6.3f} {r['render_s'] * 1e3:>8.1f} {r['optimize_s']:>7.1f}")
+    verdict = "within" if mean["gram_ratio"] <= 2 else "NOT within"
+    click.echo(f"generator Gram loss {mean['gram_ratio']:.2f}x optimize's (geometric mean): {verdict} the 2x target; "
+               f"pictures (map | generator | optimize) in {out}")
+    if json_path:
+        report = {"style": str(style_path), "size": size, "loss_net": net.net_id, "layers": list(layers),
+                  "checkpoint": str(checkpoint), "step": int(ckpt["step"]), "iterations": iterations,
+                  "precision": precision, "train_s": train_s, "maps": rows, "mean": mean}
+        atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
