@@ -45,10 +45,18 @@ def region_gram(features: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tens
     b, c = features.shape[:2]
     k = masks.shape[1]
     with torch.autocast(features.device.type, enabled=False):
-        f = features.float().reshape(b, 1, c, -1)
-        m = masks.float().reshape(b, k, 1, -1)
-        fm = f * m  # (B, K, C, N)
-        areas = m.sum(dim=(-1, -2))
-        grams = fm @ fm.transpose(-1, -2)
-        grams = grams / (c * areas.clamp_min(1e-8))[..., None, None]
+        f = features.float().reshape(b, c, -1)
+        m = masks.float().reshape(b, k, -1)
+        areas = m.sum(dim=-1)
+        grams = []
+        for i in range(b):
+            # Each region's Gram only over its own support: one gather of about N
+            # columns instead of K masked copies of all N, so the cost is ~C^2 N
+            # rather than K C^2 N (soft masks overlap only near borders).
+            support = [torch.nonzero(m[i, r], as_tuple=True)[0] for r in range(k)]
+            weights = torch.cat([m[i, r, s] for r, s in enumerate(support)])
+            fm = f[i][:, torch.cat(support)] * weights
+            parts = torch.split(fm, [len(s) for s in support], dim=1)
+            grams.append(torch.stack([p @ p.T for p in parts]))
+        grams = torch.stack(grams) / (c * areas.clamp_min(1e-8))[..., None, None]
     return grams, areas

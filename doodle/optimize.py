@@ -7,14 +7,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+import scipy.optimize
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from doodle.loss import RegionStyleLoss
 from doodle.precision import autocast, resolve_precision
-
-
-LBFGS_CHUNK = 10
 
 
 @dataclass
@@ -137,43 +135,74 @@ def optimize_doodle(
             x = torch.rand(1, 3, *size) * 0.2 + 0.4
         else:
             x = F.interpolate(x.detach(), size=size, mode="bilinear", align_corners=False)
-        x = x.clamp(0, 1).requires_grad_(True)
+        x = x.clamp(0, 1)
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
+
+        def evaluate(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            image = image.detach().requires_grad_(True)
             with autocast(precision):
-                loss, _ = loss_fn(x, masks)
+                loss, _ = loss_fn(image, masks)
             loss.backward()
-            return loss
+            return loss.detach(), image.grad
 
-        if settings.optimizer == "lbfgs":
-            opt = torch.optim.LBFGS([x], lr=1.0, max_iter=LBFGS_CHUNK, history_size=50, line_search_fn="strong_wolfe")
-        else:
-            opt = torch.optim.Adam([x], lr=settings.lr)
-        stage_done = 0
-        while stage_done < settings.iterations:
-            if settings.optimizer == "lbfgs":
-                # L-BFGS runs several iterations per step() call; its curvature history
-                # persists between calls (single-iteration calls cripple it).
-                before = opt.state[x].get("n_iter", 0)
-                opt.param_groups[0]["max_iter"] = min(LBFGS_CHUNK, settings.iterations - stage_done)
-                loss_value = float(opt.step(closure).detach())
-                advanced = opt.state[x]["n_iter"] - before
-                if advanced == 0:  # converged: nothing left to gain at this resolution
-                    bar.update(settings.iterations - stage_done)
-                    break
-            else:
-                loss_value = float(opt.step(closure).detach())
-                advanced = 1
-            stage_done += advanced
-            bar.update(advanced)
-            bar.set_postfix(loss=f"{loss_value:.4g}", size=f"{size[1]}x{size[0]}")
+        def report(i: int, loss: float, image: torch.Tensor) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4g}", size=f"{size[1]}x{size[0]}")
             if callback is not None:
-                callback(done + stage_done, x.detach().clamp(0, 1))
+                callback(done + i, image)
+
+        minimize = _lbfgsb if settings.optimizer == "lbfgs" else _adam
+        x = minimize(evaluate, x, settings, report)
+        bar.update(done + settings.iterations - bar.n)
         done += settings.iterations
     bar.close()
-    with torch.no_grad():
-        with autocast(precision):
-            loss_value = float(loss_fn(x.clamp(0, 1), masks)[0])
-    image = x.detach().clamp(0, 1)[0].permute(1, 2, 0).numpy()
-    return image, loss_value
+    with torch.no_grad(), autocast(precision):
+        loss_value = float(loss_fn(x, masks)[0])
+    return x[0].permute(1, 2, 0).numpy(), loss_value
+
+
+Evaluate = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Report = Callable[[int, float, torch.Tensor], None]
+
+
+def _lbfgsb(evaluate: Evaluate, x0: torch.Tensor, settings: OptimizeSettings, report: Report) -> torch.Tensor:
+    """Bounded L-BFGS (scipy's L-BFGS-B, as Gatys et al.) on pixels in [0, 1].
+
+    Bounds keep every evaluated image displayable, so the loss describes the
+    image that is saved; clamping inside an unbounded L-BFGS instead breaks its
+    line search.
+    """
+    shape = x0.shape
+    last = {"loss": float("nan")}
+
+    def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad = evaluate(torch.from_numpy(flat.astype(np.float32)).view(shape))
+        last["loss"] = float(loss)
+        return last["loss"], grad.double().numpy().ravel()
+
+    iteration = [0]
+
+    def on_iteration(xk: np.ndarray) -> None:
+        iteration[0] += 1
+        report(iteration[0], last["loss"], torch.from_numpy(xk.astype(np.float32)).view(shape))
+
+    result = scipy.optimize.minimize(
+        fun, x0.double().numpy().ravel(), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)],
+        callback=on_iteration,
+        options={"maxiter": settings.iterations, "maxcor": 20, "ftol": 0.0, "gtol": 0.0},
+    )
+    return torch.from_numpy(result.x.astype(np.float32)).view(shape)
+
+
+def _adam(evaluate: Evaluate, x0: torch.Tensor, settings: OptimizeSettings, report: Report) -> torch.Tensor:
+    """Adam on pixels, projected back to [0, 1] after every step."""
+    x = x0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=settings.lr)
+    for i in range(1, settings.iterations + 1):
+        loss, grad = evaluate(x)
+        x.grad = grad
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+        report(i, float(loss), x.detach())
+    return x.detach()

@@ -83,22 +83,24 @@ class GenerateReport:
     complete: bool
 
 
-def _write_replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def _write_replace(dir_fd: int, name: str, data: bytes) -> None:
+    # Paths relative to an open directory fd skip a path lookup per call.
+    tmp = f".tmp-{name}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=dir_fd)
     try:
         os.write(fd, data)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
-_JOB: tuple[Path, MaskParams, int] | None = None
+_JOB: tuple[int, MaskParams, int] | None = None
 
 
 def _init_worker(root: Path, params: MaskParams, seed: int, parent: int | None = None) -> None:
     global _JOB
-    _JOB = (root, params, seed)
+    _close_job()
+    _JOB = (os.open(root / MASK_DIR, os.O_RDONLY), params, seed)
     keep_heap()
     if parent is not None and sys.platform.startswith("linux"):
         # Workers of a SIGKILLed run must not keep writing into OUT behind the
@@ -109,12 +111,19 @@ def _init_worker(root: Path, params: MaskParams, seed: int, parent: int | None =
             os._exit(1)
 
 
+def _close_job() -> None:
+    global _JOB
+    if _JOB is not None:
+        os.close(_JOB[0])
+        _JOB = None
+
+
 def _make_chunk(indices: list[int]) -> str:
-    root, params, seed = _JOB
+    dir_fd, params, seed = _JOB
     lines = []
     for index in indices:
         mask = make_mask(params, seed, index)
-        _write_replace(root / mask_file(index), encode_label_png(mask.labels))
+        _write_replace(dir_fd, Path(mask_file(index)).name, encode_label_png(mask.labels))
         lines.append(record_line(mask_record(mask)))
     return "".join(lines)
 
@@ -263,8 +272,10 @@ def generate_dataset(
         with tqdm(total=len(todo), unit="mask", disable=not show, smoothing=0.1) as bar:
             if workers == 1 or len(chunks) <= 1:
                 _init_worker(root, params, seed)
-                results = map(_make_chunk, chunks)
-                _drain(results, chunks, fd, bar)
+                try:
+                    _drain(map(_make_chunk, chunks), chunks, fd, bar)
+                finally:
+                    _close_job()
             else:
                 with multiprocessing.Pool(workers, _init_worker, (root, params, seed, os.getpid())) as pool:
                     _drain(pool.imap(_make_chunk, chunks), chunks, fd, bar)

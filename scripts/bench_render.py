@@ -12,11 +12,12 @@ one-hot encoding plus a forward pass under ``inference_mode``, median of
 ``--repeats`` after two warm-up calls.
 
 Optimize time: ``optimize_doodle`` with the settings of ``doodle optimize``
-(L-BFGS, relu1_1..relu5_1, ``--iterations`` at one resolution), from loading
-nothing (style, map and loss network are ready) to its final image: one run,
-wall time. With ``--time-iterations M`` only M iterations are run and the time is
-scaled linearly to ``--iterations``; the table then says EXTRAPOLATED, since
-L-BFGS may also stop early on convergence.
+(L-BFGS, relu1_1..relu5_1, ``--iterations`` at one resolution) from the style
+targets to its final image, one run, wall time; loading the style, the map and
+the loss network happens before the clock starts, as it does for rendering.
+With ``--time-iterations M`` only M iterations are run and the time is scaled
+linearly to ``--iterations``; the table then says EXTRAPOLATED, since L-BFGS
+may also stop early on convergence.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def main(sizes, optimize_sizes, iterations, time_iterations, repeats, precision,
     exemplar = load_style(style, style_map, regions=regions, log=lambda _msg: None)
     model = DoodleGenerator(k=exemplar.k).eval()
     net = load_loss_net(loss_net, layers=DEFAULT_STYLE_LAYERS, log=lambda _msg: None)
-    click.echo(f"torch {torch.__version__}, {threads} thread(s), precision {precision} -> {resolve_precision(precision)}; "
+    click.echo(f"torch {torch.__version__}, {threads} thread(s), "
+               f"precision {precision} -> {resolve_precision(precision)}; "
                f"generator {model.to_config()}; optimize: L-BFGS {iterations} iterations, {net.net_id}; map {map_path}")
     header = f"{'size':>5} {'map':>9} {'render ms':>10} {'optimize s':>11} {'speed-up':>9}"
     click.echo(header)

@@ -139,22 +139,27 @@ def _ints(text: str) -> list[int]:
 def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, style_map, regions) -> None:
     """Time a doodle training step against VGG forward+backward (target: ratio <= 1.3)."""
     torch.set_num_threads(threads)
+    sizes = _ints(sizes)
+    if not sizes:
+        raise click.BadParameter("give at least one size, e.g. 128,256", param_hint="--sizes")
     precisions = [p.strip() for p in precisions.split(",") if p.strip()]
     bad = sorted(set(precisions) - {"fp32", "bf16"})
     if bad:
-        raise click.BadParameter(f"unknown precision(s) {', '.join(bad)}; use fp32 and/or bf16", param_hint="--precisions")
+        raise click.BadParameter(f"unknown precision(s) {', '.join(bad)}; use fp32 and/or bf16",
+                                 param_hint="--precisions")
     native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     base = TrainConfig(style=style, style_map=style_map, out="(not written)", regions=regions, batch=batch)
     net = load_loss_net(loss_net, layers=base.style_layers, log=lambda _msg: None)
+    generator = DoodleGenerator.from_config({**base.generator, "k": regions}).to_config()
     click.echo(f"torch {torch.__version__}, {threads} thread(s), native bf16: {native_bf16}; loss net {net.net_id} "
-               f"to {net.layer_names[-1]}; generator {DoodleGenerator.from_config({**base.generator, 'k': regions}).to_config()}; "
+               f"to {net.layer_names[-1]}; generator {generator}; "
                f"batch {batch}; median of {repeats} after {warmup} warm-up")
     header = (f"{'size':>5} {'prec':>5} {'vgg f+b ms':>11} {'loss ms':>8} {'step ms':>9} {'ratio':>6} {'steps/s':>8} "
               f"{'img/s':>7} {'masks ms':>9}")
     click.echo(header)
     click.echo("-" * len(header))
     rows = []
-    for size in _ints(sizes):
+    for size in sizes:
         config = TrainConfig(**(base.to_dict() | {"size": size}))
         mask_s = median_seconds(lambda: make_masks(config, regions), repeats=repeats, warmup=1)
         masks = make_masks(config, regions, config.seed)
@@ -165,8 +170,8 @@ def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, st
             step_s = median_seconds(training_step(config, loss_fn, masks, precision), repeats, warmup)
             ratio = step_s / vgg_s
             rows.append(ratio)
-            click.echo(f"{size:>5} {precision:>5} {vgg_s * 1e3:>11.1f} {loss_s * 1e3:>8.1f} {step_s * 1e3:>9.1f} {ratio:>6.2f} "
-                       f"{1 / step_s:>8.2f} {batch / step_s:>7.1f} {mask_s * 1e3:>9.1f}")
+            click.echo(f"{size:>5} {precision:>5} {vgg_s * 1e3:>11.1f} {loss_s * 1e3:>8.1f} {step_s * 1e3:>9.1f} "
+                       f"{ratio:>6.2f} {1 / step_s:>8.2f} {batch / step_s:>7.1f} {mask_s * 1e3:>9.1f}")
     worst = max(rows)
     verdict = "meets" if worst <= TARGET_RATIO else "MISSES"
     click.echo(f"worst step/vgg ratio {worst:.2f}: {verdict} the target <= {TARGET_RATIO}"

@@ -62,6 +62,7 @@ def held_out_maps(config: dict, k: int, size: int, count: int) -> dict[str, np.n
 
 
 def as_image(rendered: torch.Tensor) -> np.ndarray:
+    """``render_labels`` output ``(1, 3, H, W)`` -> float RGB ``(H, W, 3)``."""
     return rendered[0].permute(1, 2, 0).numpy()
 
 
@@ -86,7 +87,8 @@ def as_image(rendered: torch.Tensor) -> np.ndarray:
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Of rendering, optimizing and training (scores are always fp32).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Noise seed of render and optimize.")
-@click.option("--blur", type=click.IntRange(min=0), default=5, show_default=True, help="Fidelity colour averaging (px).")
+@click.option("--blur", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Fidelity colour averaging radius (px).")
 @click.option("--border", type=click.IntRange(min=0), default=4, show_default=True, help="Fidelity border band (px).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch.set_num_threads.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for pictures (and OUT/run).")
@@ -143,7 +145,8 @@ def main(checkpoint, steps, size, iterations, loss_net, style, style_map, region
         rows.append({
             "map": name, "size": list(labels.shape[::-1]),
             "gram_generator": judge.gram_loss(generated, labels), "gram_optimize": judge.gram_loss(optimized, labels),
-            "fidelity_generator": judge.fidelity(generated, labels), "fidelity_optimize": judge.fidelity(optimized, labels),
+            "fidelity_generator": judge.fidelity(generated, labels),
+            "fidelity_optimize": judge.fidelity(optimized, labels),
             "fidelity_noise": scale["noise"], "fidelity_style": scale["style"],
             "render_s": render_s, "optimize_s": optimize_s,
         })
