@@ -15,6 +15,7 @@ def region_gram(features: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tens
 
     Computed in float32 even under autocast: the Gram sums many products and the
     loss compares near-equal matrices, which bf16's 8-bit mantissa cannot resolve.
+    Masks are treated as constants (no gradient flows to them).
 
     Parameters
     ----------
@@ -46,17 +47,39 @@ def region_gram(features: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tens
     k = masks.shape[1]
     with torch.autocast(features.device.type, enabled=False):
         f = features.float().reshape(b, c, -1)
-        m = masks.float().reshape(b, k, -1)
+        m = masks.detach().float().reshape(b, k, -1)
         areas = m.sum(dim=-1)
-        grams = []
-        for i in range(b):
-            # Each region's Gram only over its own support: one gather of about N
-            # columns instead of K masked copies of all N, so the cost is ~C^2 N
-            # rather than K C^2 N (soft masks overlap only near borders).
-            support = [torch.nonzero(m[i, r], as_tuple=True)[0] for r in range(k)]
-            weights = torch.cat([m[i, r, s] for r, s in enumerate(support)])
-            fm = f[i][:, torch.cat(support)] * weights
-            parts = torch.split(fm, [len(s) for s in support], dim=1)
-            grams.append(torch.stack([p @ p.T for p in parts]))
-        grams = torch.stack(grams) / (c * areas.clamp_min(1e-8))[..., None, None]
+        grams = torch.stack([_SupportGram.apply(f[i], m[i]) for i in range(b)])
+        grams = grams / (c * areas.clamp_min(1e-8))[..., None, None]
     return grams, areas
+
+
+class _SupportGram(torch.autograd.Function):
+    """Unnormalized region Grams of one image, each over its region's support only.
+
+    One gather of about N columns instead of K masked copies of all N, so the cost
+    is ~C^2 N rather than K C^2 N (soft masks overlap only near region borders).
+    The hand-written backward needs one matmul per region (dG is symmetric up to
+    its transpose) and a single scatter-add, instead of autograd's two matmuls
+    and an accumulating index_put.
+    """
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        # f: (C, N) features, m: (K, N) soft masks -> (K, C, C)
+        support = [torch.nonzero(mr, as_tuple=True)[0] for mr in m]
+        idx = torch.cat(support)
+        fm = f[:, idx] * torch.cat([mr[s] for mr, s in zip(m, support)])
+        sizes = [len(s) for s in support]
+        grams = torch.stack([p @ p.T for p in fm.split(sizes, dim=1)])
+        ctx.save_for_backward(fm, idx, m)
+        ctx.sizes, ctx.n = sizes, f.shape[1]
+        return grams
+
+    @staticmethod
+    def backward(ctx, d_grams: torch.Tensor):
+        fm, idx, m = ctx.saved_tensors
+        weights = torch.cat([mr[idx_r] for mr, idx_r in zip(m, idx.split(ctx.sizes))])
+        d_fm = torch.cat([(d + d.T) @ p for d, p in zip(d_grams, fm.split(ctx.sizes, dim=1))], dim=1)
+        d_f = fm.new_zeros(fm.shape[0], ctx.n).index_add_(1, idx, d_fm * weights)
+        return d_f, None

@@ -60,3 +60,21 @@ def test_float32_under_bf16_autocast():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="disagree"):
         region_gram(torch.randn(1, 3, 4, 4), torch.ones(1, 2, 4, 5))
+
+
+def test_gradient_matches_the_dense_formula():
+    torch.manual_seed(0)
+    f = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    m = torch.rand(2, 3, 5, 4, dtype=torch.float64)
+    m[:, 1, :2] = 0  # partial support
+    w = torch.randn(2, 3, 3, 3, dtype=torch.float64)
+
+    def dense(f):
+        fm = f.reshape(2, 1, 3, -1) * m.reshape(2, 3, 1, -1)
+        return (fm @ fm.transpose(-1, -2)) / (3 * m.reshape(2, 3, -1).sum(-1))[..., None, None]
+
+    f1 = f.clone().requires_grad_(True)
+    f2 = f.clone().requires_grad_(True)
+    (region_gram(f1, m)[0] * w).sum().backward()
+    (dense(f2) * w).sum().backward()
+    torch.testing.assert_close(f1.grad, f2.grad, rtol=1e-5, atol=1e-6)  # region_gram works in float32
