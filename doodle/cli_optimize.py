@@ -47,10 +47,11 @@ def optimize(style, style_map, target_map, content, content_weight, style_weight
     """
     import time
 
-    from doodle.images import load_rgb, save_rgb
+    from doodle.images import fit_size, image_size, load_rgb, save_rgb
     from doodle.memory import check_fits, estimate_vgg_bytes
     from doodle.optimize import OptimizeSettings, optimize_doodle
     from doodle.semantic import load_style, load_target_map
+    from doodle.vgg import deepest_layer
     from doodle.weights import DEFAULT_STYLE_LAYERS, load_loss_net
 
     if resolutions and max(resolutions) != size:
@@ -60,12 +61,13 @@ def optimize(style, style_map, target_map, content, content_weight, style_weight
         layers=style_layers or DEFAULT_STYLE_LAYERS, layer_weights=layer_weights, style_weight=style_weight,
         content_weight=content_weight if content else 0.0, tv_weight=tv_weight, lr=lr, seed=seed, precision=precision,
     )
+    layers = list(settings.layers) + (["relu4_2"] if content else [])
+    # Refuse a job that cannot fit before loading anything (VGG-19 is the larger net).
+    h, w = fit_size(*image_size(target_map), size)
+    check_fits(estimate_vgg_bytes(h, w, last_layer=deepest_layer("vgg19", layers)), f"optimizing at {w}x{h}")
     exemplar = load_style(style, style_map, regions=regions, size=size, log=click.echo)
     target = load_target_map(target_map, exemplar.palette, size=size)
-    layers = list(settings.layers) + (["relu4_2"] if content else [])
     net = load_loss_net(loss_net, layers=layers, seed=seed, log=click.echo)
-    h, w = target.shape
-    check_fits(estimate_vgg_bytes(h, w, last_layer=net.layer_names[-1], arch=net.arch), f"optimizing at {w}x{h}")
     content_image = load_rgb(content).astype("float32") / 255 if content else None
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)

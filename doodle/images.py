@@ -76,6 +76,22 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {_one_line(exc)}; give a PNG or JPEG file") from None
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(height, width)`` of an image file from its header, without decoding it.
+
+    Lets a command check that a job fits in memory before it loads anything.
+    Raises the same one-line errors as :func:`load_rgb` for missing or unreadable files.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ValueError(f"cannot read image {path}: {_one_line(exc)}; give a PNG or JPEG file") from None
+
+
 def _as_rgb(im: Image.Image) -> np.ndarray:
     if im.mode.startswith("I;16"):
         # convert("RGB") would clip 16-bit values at 255; scale them instead.

@@ -31,6 +31,7 @@ from doodle.maskdata import StepBatches, TrainingMasks
 from doodle.memory import check_fits, estimate_vgg_bytes
 from doodle.precision import autocast, resolve_precision
 from doodle.semantic import load_style, one_hot
+from doodle.vgg import deepest_layer
 from doodle.weights import DEFAULT_STYLE_LAYERS, load_loss_net
 from maskgen.fileio import atomic_write_text
 
@@ -173,18 +174,29 @@ def train(
     quiet = rank != 0
     say = (lambda _msg: None) if quiet else log
 
+    # Refuse a job that cannot fit before loading anything (VGG-19 is the larger net).
+    deepest = deepest_layer("vgg19", config.style_layers)
+    style_side = config.style_size or config.size
+    check_fits(
+        estimate_vgg_bytes(config.size, config.size, batch=config.batch, last_layer=deepest)
+        + estimate_vgg_bytes(style_side, style_side, last_layer=deepest, backward=False),
+        f"training at --size {config.size} --batch {config.batch}",
+    )
     # Style exemplar, loss network and style targets (computed once).
     style = load_style(config.style, config.style_map, regions=config.regions, size=config.style_size or config.size,
                        log=say)
     k = style.k
     if ckpt is not None and ckpt["config"].get("k", k) != k:
         raise ValueError(f"the checkpoint was trained with {ckpt['config']['k']} regions but the style map now has {k}")
+    # Masks: a deterministic stream, different for every rank.
+    mask_params = None
+    if config.masks is None:
+        mask_params = maskgen.MaskParams(width=config.size, height=config.size, regions=(k, k), **config.mask)
+    masks = TrainingMasks(k, config.size, config.seed, params=mask_params, dataset_dir=config.masks,
+                          skip_corrupt=config.skip_corrupt)
+
     precision = resolve_precision(config.precision)
     net = load_loss_net(config.loss_net, layers=config.style_layers, seed=config.seed, log=say)
-    check_fits(
-        estimate_vgg_bytes(config.size, config.size, batch=config.batch, last_layer=net.layer_names[-1], arch=net.arch),
-        f"training at --size {config.size} --batch {config.batch}",
-    )
     say(f"style: {k} regions, palette {', '.join('#%02x%02x%02x' % tuple(c) for c in style.palette)}; "
         f"precision {precision}; {world} process(es)")
     style_image = torch.from_numpy(style.image).permute(2, 0, 1)[None].float()
@@ -193,13 +205,6 @@ def train(
         layers=config.style_layers, layer_weights=config.layer_weights,
         style_weight=config.style_weight, tv_weight=config.tv_weight,
     )
-
-    # Masks: a deterministic stream, different for every rank.
-    mask_params = None
-    if config.masks is None:
-        mask_params = maskgen.MaskParams(width=config.size, height=config.size, regions=(k, k), **config.mask)
-    masks = TrainingMasks(k, config.size, config.seed, params=mask_params, dataset_dir=config.masks,
-                          skip_corrupt=config.skip_corrupt)
 
     # Model and optimizer, fresh or from the checkpoint.
     torch.manual_seed(config.seed)
