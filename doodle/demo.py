@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 import maskgen
 from doodle.checkpoint import generator_from_checkpoint, load_checkpoint

@@ -106,6 +106,27 @@ def lr_factor(step: int, half_life: int, min_ratio: float) -> float:
     return max(min_ratio, 0.5 ** (step / half_life))
 
 
+def train_step(
+    model: torch.nn.Module,
+    loss_fn: RegionStyleLoss,
+    optimizer: torch.optim.Optimizer,
+    masks: torch.Tensor,
+    noise: torch.Generator,
+    precision: str,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimization step of the generator on a batch of one-hot masks (B, K, H, W).
+
+    Returns the total loss and its parts (see :class:`doodle.loss.RegionStyleLoss`).
+    """
+    with autocast(precision):
+        images = model(masks, generator=noise)
+        loss, parts = loss_fn(images, masks)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, parts
+
+
 def colorize(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """(…, H, W) labels -> (…, H, W, 3) float RGB in [0, 1] using the style map's palette."""
     return palette[labels].astype(np.float32) / 255.0
@@ -263,12 +284,7 @@ def train(
             group["lr"] = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
         noise = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, step, rank]).generate_state(1)[0]))
         batch_masks = F.one_hot(labels.long(), k).permute(0, 3, 1, 2).float()
-        with autocast(precision):
-            images = ddp_model(batch_masks, generator=noise)
-            loss, parts = loss_fn(images, batch_masks)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss, parts = train_step(ddp_model, loss_fn, optimizer, batch_masks, noise, precision)
 
         if rank == 0:
             loss_value = float(loss.detach())

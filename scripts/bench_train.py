@@ -12,13 +12,11 @@ every size and precision asked for::
 style layer, relu5_1 by default), forward of a random ``(B, 3, S, S)`` batch to the
 style layers, backward of their sum to the input.
 
-(b) "step": one training step built from the same pieces, in the same order, as
-``doodle.train.train`` (which has no separate step function to import):
-``DoodleGenerator.from_config`` on ``TrainConfig.generator``, ``Adam(lr=TrainConfig.lr)``,
-``RegionStyleLoss`` of the style exemplar with ``TrainConfig.style_layers``, and
-per step a seeded noise generator, ``autocast(precision)`` around the generator
-forward and the loss (mask pyramid + region Grams), ``zero_grad``, ``backward`` and
-the Adam step. The masks of a batch come from maskgen with ``TrainConfig.mask``;
+(b) "step": ``doodle.train.train_step`` (the function the training loop calls) with
+the same pieces ``train`` builds: ``DoodleGenerator.from_config`` on
+``TrainConfig.generator``, ``Adam(lr=TrainConfig.lr)`` and ``RegionStyleLoss`` of the
+style exemplar with ``TrainConfig.style_layers``, and a seeded noise generator per step.
+The masks of a batch come from maskgen with ``TrainConfig.mask``;
 making them is not part of the step (DataLoader workers do it in training) and
 its time per batch is listed on its own.
 
@@ -45,7 +43,7 @@ from doodle.generator import DoodleGenerator
 from doodle.loss import RegionStyleLoss
 from doodle.precision import autocast
 from doodle.semantic import load_style, one_hot
-from doodle.train import TrainConfig
+from doodle.train import TrainConfig, train_step
 from doodle.vgg import VGGFeatures
 from doodle.weights import load_loss_net
 
@@ -107,13 +105,7 @@ def training_step(config: TrainConfig, loss_fn: RegionStyleLoss, masks: torch.Te
 
     def run() -> None:
         step[0] += 1
-        noise = torch.Generator().manual_seed(step[0])
-        with autocast(precision):
-            images = model(masks, generator=noise)
-            loss, _ = loss_fn(images, masks)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, loss_fn, optimizer, masks, torch.Generator().manual_seed(step[0]), precision)
 
     return run
 

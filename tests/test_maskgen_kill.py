@@ -10,21 +10,10 @@ import pytest
 
 from maskgen import MaskParams, generate_dataset, verify_dataset
 from maskgen.layout import MANIFEST_NAME
+from test_maskgen_dataset import snapshot
 
 ARGS = ["--count", "3000", "--size", "24", "--regions", "2-4", "--filter-size", "3", "--seed", "9"]
 PARAMS = MaskParams(width=24, height=24, regions=(2, 4), filter_size=3)
-
-
-def snapshot(root):
-    files = {}
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(dirpath, name)
-            data = open(path, "rb").read()
-            if name == MANIFEST_NAME:
-                data = b"".join(sorted(data.splitlines(keepends=True)))
-            files[os.path.relpath(path, root)] = data
-    return files
 
 
 def command(out, *extra):
