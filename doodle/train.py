@@ -33,7 +33,7 @@ from doodle.precision import autocast, resolve_precision
 from doodle.semantic import load_style, one_hot
 from doodle.vgg import deepest_layer
 from doodle.weights import DEFAULT_STYLE_LAYERS, load_loss_net
-from maskgen.fileio import atomic_write_text
+from maskgen.fileio import TMP_PREFIX, atomic_write_text
 
 HELD_OUT_SEED_OFFSET = 1_000_003  # sample masks come from a seed stream training never draws from
 
@@ -149,6 +149,10 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (out / "checkpoint.pt").exists():
             raise ValueError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist; drop --resume to start")
+        # A run killed mid-write leaves its temporary file; the rename never happened,
+        # so the file is garbage (one writer per run folder: nobody else owns it).
+        for stale in [*out.glob(TMP_PREFIX + "*"), *out.glob(f"samples/{TMP_PREFIX}*")]:
+            stale.unlink(missing_ok=True)
         return
     if out.exists() and any(out.iterdir()):
         if not overwrite:

@@ -150,6 +150,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tiny_style, tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    (out / ".tmp-checkpoint.pt.killed.pt").write_bytes(b"half-written")  # as if killed mid-save
     killed_at = load_checkpoint(out / "checkpoint.pt")["step"]
     assert 1 <= killed_at < steps
     subprocess.run(_train_cmd(tiny_style, out, steps)[:-2] + ["--out", str(out), "--resume"], check=True,
