@@ -11,8 +11,10 @@ import scipy.optimize
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from doodle.images import fit_size, resize_labels
 from doodle.loss import RegionStyleLoss
 from doodle.precision import autocast, resolve_precision
+from doodle.semantic import one_hot
 
 
 @dataclass
@@ -44,18 +46,6 @@ def _resize_image(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == size:
         return x
     return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-
-
-def _one_hot(labels: torch.Tensor, k: int, size: tuple[int, int]) -> torch.Tensor:
-    """(H, W) integer labels -> (1, K, h, w) float one-hot, resized with nearest neighbour."""
-    lab = F.interpolate(labels[None, None].float(), size=size, mode="nearest-exact")[0, 0].long()
-    return F.one_hot(lab, k).permute(2, 0, 1)[None].float()
-
-
-def _scaled(shape: tuple[int, int], longest: int) -> tuple[int, int]:
-    h, w = shape
-    s = longest / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def optimize_doodle(
@@ -102,8 +92,6 @@ def optimize_doodle(
     precision = resolve_precision(settings.precision)
     final = tuple(target_labels.shape)
     style_t = torch.from_numpy(np.ascontiguousarray(style_image)).permute(2, 0, 1)[None].float()
-    style_l = torch.from_numpy(np.ascontiguousarray(style_labels)).long()
-    target_l = torch.from_numpy(np.ascontiguousarray(target_labels)).long()
     content_t = None
     if content_image is not None:
         content_t = torch.from_numpy(np.ascontiguousarray(content_image)).permute(2, 0, 1)[None].float()
@@ -117,12 +105,12 @@ def optimize_doodle(
     total_iters = settings.iterations * len(resolutions)
     bar = tqdm(total=total_iters, disable=not progress, desc="optimize", unit="it", dynamic_ncols=True)
     for longest in resolutions:
-        size = _scaled(final, longest) if longest != max(final) else final
-        ssize = _scaled(tuple(style_image.shape[:2]), max(1, round(max(size) * style_scale)))
+        size = fit_size(*final, longest) if longest != max(final) else final
+        ssize = fit_size(*style_image.shape[:2], max(1, round(max(size) * style_scale)))
         loss_fn = RegionStyleLoss(
             net,
             _resize_image(style_t, ssize),
-            _one_hot(style_l, k, ssize),
+            one_hot(resize_labels(style_labels, ssize), k),
             layers=settings.layers,
             layer_weights=settings.layer_weights,
             style_weight=settings.style_weight,
@@ -130,7 +118,7 @@ def optimize_doodle(
             content_image=None if content_t is None else _resize_image(content_t, size),
             tv_weight=settings.tv_weight,
         )
-        masks = _one_hot(target_l, k, size)
+        masks = one_hot(resize_labels(target_labels, size), k)
         if x is None:
             x = torch.rand(1, 3, *size) * 0.2 + 0.4
         else:
