@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 import maskgen
+from doodle.images import resize_labels
 
 
 class TrainingMasks(Dataset):
@@ -78,22 +79,13 @@ class TrainingMasks(Dataset):
                     raise ValueError(f"{exc}; fix the dataset (`maskgen verify`) or pass --skip-corrupt") from None
                 print(f"warning: skipping corrupt mask: {exc}", file=sys.stderr)
                 continue
-            return torch.from_numpy(_resize_nearest(labels, self.size))
+            return torch.from_numpy(resize_labels(labels, (self.size, self.size)))
         raise ValueError(f"every mask of {self.dataset} is unreadable; run `maskgen verify` on it")
 
 
 @functools.lru_cache(maxsize=2)
 def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, n]).permutation(n)
-
-
-def _resize_nearest(labels: np.ndarray, size: int) -> np.ndarray:
-    h, w = labels.shape
-    if (h, w) == (size, size):
-        return labels
-    rows = (np.arange(size) * h) // size
-    cols = (np.arange(size) * w) // size
-    return np.ascontiguousarray(labels[rows][:, cols])
 
 
 class StepBatches(Sampler):

@@ -11,7 +11,7 @@ import scipy.optimize
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from doodle.images import fit_size, resize_labels
+from doodle.images import fit_size, resize_labels, resize_rgb
 from doodle.loss import RegionStyleLoss
 from doodle.precision import autocast, resolve_precision
 from doodle.semantic import one_hot
@@ -42,10 +42,9 @@ class OptimizeSettings:
             raise ValueError(f"resolutions must be >= 8 pixels, got {list(self.resolutions)}")
 
 
-def _resize_image(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == size:
-        return x
-    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+def _as_batch(image: np.ndarray) -> torch.Tensor:
+    """float (H, W, 3) in [0, 1] -> float32 (1, 3, H, W), without 8-bit quantization."""
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
 
 
 def optimize_doodle(
@@ -91,10 +90,6 @@ def optimize_doodle(
     torch.manual_seed(settings.seed)
     precision = resolve_precision(settings.precision)
     final = tuple(target_labels.shape)
-    style_t = torch.from_numpy(np.ascontiguousarray(style_image)).permute(2, 0, 1)[None].float()
-    content_t = None
-    if content_image is not None:
-        content_t = torch.from_numpy(np.ascontiguousarray(content_image)).permute(2, 0, 1)[None].float()
     resolutions = list(settings.resolutions or [max(final)])
     # Style and output keep their relative scale at every stage.
     style_scale = max(style_image.shape[:2]) / max(final)
@@ -109,13 +104,13 @@ def optimize_doodle(
         ssize = fit_size(*style_image.shape[:2], max(1, round(max(size) * style_scale)))
         loss_fn = RegionStyleLoss(
             net,
-            _resize_image(style_t, ssize),
+            _as_batch(resize_rgb(style_image, ssize)),
             one_hot(resize_labels(style_labels, ssize), k),
             layers=settings.layers,
             layer_weights=settings.layer_weights,
             style_weight=settings.style_weight,
             content_weight=settings.content_weight,
-            content_image=None if content_t is None else _resize_image(content_t, size),
+            content_image=None if content_image is None else _as_batch(resize_rgb(content_image, size)),
             tv_weight=settings.tv_weight,
         )
         masks = one_hot(resize_labels(target_labels, size), k)

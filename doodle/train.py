@@ -18,7 +18,6 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 import maskgen
@@ -287,7 +286,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
         noise = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, step, rank]).generate_state(1)[0]))
-        batch_masks = F.one_hot(labels.long(), k).permute(0, 3, 1, 2).float()
+        batch_masks = one_hot(labels, k)
         loss, parts = train_step(ddp_model, loss_fn, optimizer, batch_masks, noise, precision)
 
         if rank == 0:
