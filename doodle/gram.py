@@ -1,8 +1,53 @@
-"""Per-region, area-normalized Gram matrices."""
+"""Per-region, area-normalized Gram matrices and the distance between them.
+
+A region's Gram only involves the pixels its soft mask covers. Masks are nearly
+one-hot (soft only near borders), so every function here gathers each region's
+support once, about N pixels in all instead of K masked copies of all N: the
+cost is ~C^2 N rather than K C^2 N.
+"""
 
 from __future__ import annotations
 
 import torch
+
+
+def _check(features: torch.Tensor, masks: torch.Tensor) -> None:
+    if features.shape[-2:] != masks.shape[-2:] or features.shape[0] != masks.shape[0]:
+        raise ValueError(
+            f"features {tuple(features.shape)} and masks {tuple(masks.shape)} disagree in batch or spatial size"
+        )
+
+
+def _pixel_rows(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B*H*W, C), one pixel per row (a view for channels-last features)."""
+    return features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])
+
+
+def _supports(masks: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Find the pixels of every (image, region) group in ``groups``, all in one go.
+
+    Parameters
+    ----------
+    masks : Tensor, float32, shape (B, K, H, W)
+    groups : Tensor of bool, shape (B, K)
+        Which (image, region) pairs to gather.
+
+    Returns
+    -------
+    index : Tensor of int64, shape (n,)
+        Row of each pixel in :func:`_pixel_rows`, grouped by (image, region) in
+        row-major order.
+    weights : Tensor, float32, shape (n,)
+        Mask value of each gathered pixel.
+    counts : list of int
+        Pixels per selected group, in the same order.
+    """
+    b, k = masks.shape[:2]
+    n = masks.shape[-2] * masks.shape[-1]
+    flat = (masks * groups[..., None, None]).reshape(b * k, n)
+    group, pixel = torch.nonzero(flat, as_tuple=True)
+    counts = torch.bincount(group, minlength=b * k)[groups.reshape(-1)].tolist()
+    return torch.div(group, k, rounding_mode="floor") * n + pixel, flat[group, pixel], counts
 
 
 def region_gram(features: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -15,7 +60,8 @@ def region_gram(features: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tens
 
     Computed in float32 even under autocast: the Gram sums many products and the
     loss compares near-equal matrices, which bf16's 8-bit mantissa cannot resolve.
-    Masks are treated as constants (no gradient flows to them).
+    Masks are treated as constants (no gradient flows to them). For a loss, use
+    :func:`region_gram_distance`, which never builds the Grams' gradients.
 
     Parameters
     ----------
@@ -39,47 +85,109 @@ def region_gram(features: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tens
     (tensor([[0.5000, 0.5000],
             [0.5000, 0.5000]]), tensor([[2.]]))
     """
-    if features.shape[-2:] != masks.shape[-2:] or features.shape[0] != masks.shape[0]:
-        raise ValueError(
-            f"features {tuple(features.shape)} and masks {tuple(masks.shape)} disagree in batch or spatial size"
-        )
+    _check(features, masks)
     b, c = features.shape[:2]
     k = masks.shape[1]
     with torch.autocast(features.device.type, enabled=False):
-        f = features.float().reshape(b, c, -1)
-        m = masks.detach().float().reshape(b, k, -1)
-        areas = m.sum(dim=-1)
-        grams = torch.stack([_SupportGram.apply(f[i], m[i]) for i in range(b)])
+        m = masks.detach().float()
+        areas = m.sum(dim=(-1, -2))
+        index, weights, counts = _supports(m, torch.ones(b, k, dtype=torch.bool))
+        p = _pixel_rows(features)[index].float() * weights[:, None]
+        grams = torch.stack([q.T @ q for q in p.split(counts)]).reshape(b, k, c, c)
         grams = grams / (c * areas.clamp_min(1e-8))[..., None, None]
     return grams, areas
 
 
-class _SupportGram(torch.autograd.Function):
-    """Unnormalized region Grams of one image, each over its region's support only.
+def region_gram_distance(
+    features: torch.Tensor, masks: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
+    """Squared Frobenius distance of every region's Gram to its target Gram.
 
-    One gather of about N columns instead of K masked copies of all N, so the cost
-    is ~C^2 N rather than K C^2 N (soft masks overlap only near region borders).
-    The hand-written backward needs one matmul per region (dG is symmetric up to
-    its transpose) and a single scatter-add, instead of autograd's two matmuls
-    and an accumulating index_put.
+    ``d[b, k] = ||G_k(features[b]) - targets[k]||_F^2`` with ``G_k`` as in
+    :func:`region_gram`; zero where ``valid[b, k]`` is false (no gradient either).
+
+    Fused for training speed: one ``addmm`` gives ``G - T`` directly, and the
+    hand-written backward is a single ``(G - T) @ P`` per region and one
+    scatter-add, instead of autograd's chain through K x C x C intermediates
+    (which dominated the cost at deep layers, where C^2 exceeds C * N). The
+    forward is float32; the backward matmul runs in the features' dtype, since
+    under bf16 autocast the gradient is rounded to bf16 on its way into the
+    network anyway.
+
+    Parameters
+    ----------
+    features : Tensor, shape (B, C, H, W)
+    masks : Tensor, shape (B, K, H, W)
+    targets : Tensor, shape (K, C, C)
+        Target Grams (e.g. of the style exemplar).
+    valid : Tensor of bool, shape (B, K)
+        Regions to compare.
+
+    Returns
+    -------
+    Tensor, shape (B, K), float32
+
+    Examples
+    --------
+    >>> f = torch.ones(1, 2, 2, 2)
+    >>> m = torch.tensor([[[[1., 1.], [0., 0.]]]])
+    >>> region_gram_distance(f, m, torch.zeros(1, 2, 2), torch.tensor([[True]]))
+    tensor([[1.]])
     """
+    _check(features, masks)
+    if targets.shape != (masks.shape[1], features.shape[1], features.shape[1]):
+        raise ValueError(f"targets {tuple(targets.shape)} do not match masks {tuple(masks.shape)} "
+                         f"and features {tuple(features.shape)}")
+    b, c = features.shape[:2]
+    k = masks.shape[1]
+    work = torch.promote_types(features.dtype, torch.float32)  # float32, or float64 for float64 features
+    with torch.autocast(features.device.type, enabled=False):
+        m = masks.detach().float()
+        valid = valid.to(torch.bool)
+        index, weights, counts = _supports(m, valid)
+        selected = valid.reshape(-1).nonzero(as_tuple=True)[0]
+        scales = 1.0 / (c * m.sum(dim=(-1, -2)).reshape(-1)[selected].clamp_min(1e-8))
+        dist = _GramDistance.apply(features, index, weights, counts, targets.to(work), (selected % k).tolist(),
+                                   scales.to(work))
+        return dist.new_zeros(b * k).index_put((selected,), dist).reshape(b, k)
+
+
+class _GramDistance(torch.autograd.Function):
+    """``||s_g P_g^T P_g - T_g||^2`` for every selected group g (see region_gram_distance)."""
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        # f: (C, N) features, m: (K, N) soft masks -> (K, C, C)
-        support = [torch.nonzero(mr, as_tuple=True)[0] for mr in m]
-        idx = torch.cat(support)
-        fm = f[:, idx] * torch.cat([mr[s] for mr, s in zip(m, support)])
-        sizes = [len(s) for s in support]
-        grams = torch.stack([p @ p.T for p in fm.split(sizes, dim=1)])
-        ctx.save_for_backward(fm, idx, m)
-        ctx.sizes, ctx.n = sizes, f.shape[1]
-        return grams
+    def forward(ctx, features, index, weights, counts, targets, regions, scales):
+        # features: (B, C, H, W), one row per pixel below; index/weights: (n,) gathered rows and their mask values;
+        # counts: pixels per group; targets: (K, C, C); regions: the target of each group;
+        # scales: (G,) 1 / (C * area).
+        gathered = _pixel_rows(features)[index]  # (n, C), features' dtype
+        p = gathered * weights[:, None]  # float32: the masked features
+        diff = targets.new_empty(len(counts), *targets.shape[1:])
+        for g, q in enumerate(p.split(counts)):
+            torch.addmm(targets[regions[g]], q.T, q, beta=-1.0, alpha=float(scales[g]), out=diff[g])
+        ctx.save_for_backward(index, weights, gathered, diff, scales)
+        ctx.counts, ctx.shape = counts, features.shape
+        ctx.channels_last = features.is_contiguous(memory_format=torch.channels_last) and features.shape[1] > 1
+        return torch.linalg.vector_norm(diff.flatten(1), dim=1).square()
 
     @staticmethod
-    def backward(ctx, d_grams: torch.Tensor):
-        fm, idx, m = ctx.saved_tensors
-        weights = torch.cat([mr[idx_r] for mr, idx_r in zip(m, idx.split(ctx.sizes))])
-        d_fm = torch.cat([(d + d.T) @ p for d, p in zip(d_grams, fm.split(ctx.sizes, dim=1))], dim=1)
-        d_f = fm.new_zeros(fm.shape[0], ctx.n).index_add_(1, idx, d_fm * weights)
-        return d_f, None
+    def backward(ctx, d_dist):
+        index, weights, gathered, diff, scales = ctx.saved_tensors
+        # With P = w * X (X the gathered rows, w their mask values):
+        # d/dX ||s P^T P - T||^2 = 4 s w^2 X (s P^T P - T), as the difference is symmetric.
+        # In the features' dtype: under autocast the gradient is rounded to bf16 anyway.
+        diff = diff.to(gathered.dtype)
+        grad = torch.empty_like(gathered)
+        start = 0
+        for g, n in enumerate(ctx.counts):
+            torch.mm(gathered[start:start + n], diff[g], out=grad[start:start + n])
+            start += n
+        coef = torch.repeat_interleave(4 * scales * d_dist, torch.tensor(ctx.counts, device=grad.device))
+        grad *= (weights.square() * coef)[:, None].to(grad.dtype)
+        b, c, h, w = ctx.shape
+        d_rows = torch.zeros(b * h * w, c, dtype=grad.dtype, device=grad.device).index_add_(0, index, grad)
+        # Hand back the gradient in the features' own layout: a channels-last gradient
+        # for NCHW features slows down every backward op of the network after it.
+        layout = torch.channels_last if ctx.channels_last else torch.contiguous_format
+        d_features = d_rows.view(b, h, w, c).permute(0, 3, 1, 2).contiguous(memory_format=layout)
+        return d_features, None, None, None, None, None, None

