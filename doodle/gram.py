@@ -163,8 +163,8 @@ class _GramDistance(torch.autograd.Function):
         gathered = _pixel_rows(features)[index]  # (n, C), features' dtype
         p = gathered * weights[:, None]  # float32: the masked features
         diff = targets.new_empty(len(counts), *targets.shape[1:])
-        for g, q in enumerate(p.split(counts)):
-            torch.addmm(targets[regions[g]], q.T, q, beta=-1.0, alpha=float(scales[g]), out=diff[g])
+        for q, region, scale, out in zip(p.split(counts), regions, scales.tolist(), diff):
+            torch.addmm(targets[region], q.T, q, beta=-1.0, alpha=scale, out=out)
         ctx.save_for_backward(index, weights, gathered, diff, scales)
         ctx.counts, ctx.shape = counts, features.shape
         ctx.channels_last = features.is_contiguous(memory_format=torch.channels_last) and features.shape[1] > 1
@@ -178,10 +178,8 @@ class _GramDistance(torch.autograd.Function):
         # In the features' dtype: under autocast the gradient is rounded to bf16 anyway.
         diff = diff.to(gathered.dtype)
         grad = torch.empty_like(gathered)
-        start = 0
-        for g, n in enumerate(ctx.counts):
-            torch.mm(gathered[start:start + n], diff[g], out=grad[start:start + n])
-            start += n
+        for x, d, out in zip(gathered.split(ctx.counts), diff, grad.split(ctx.counts)):
+            torch.mm(x, d, out=out)
         coef = torch.repeat_interleave(4 * scales * d_dist, torch.tensor(ctx.counts, device=grad.device))
         grad *= (weights.square() * coef)[:, None].to(grad.dtype)
         b, c, h, w = ctx.shape
