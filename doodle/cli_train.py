@@ -23,7 +23,8 @@ from doodle.cli_options import (layer_weights_option, loss_net_option, precision
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Total training steps [default: 2000; with --resume: the run's own, or raise it to train longer].")
-@click.option("--lr", type=float, default=0.01, show_default=True, help="Adam learning rate; halves every --lr-half-life steps.")
+@click.option("--lr", type=float, default=0.003, show_default=True,
+              help="Adam learning rate; halves every --lr-half-life steps (0.002-0.005 did best on the exemplar).")
 @click.option("--lr-half-life", type=click.IntRange(min=1), default=1000, show_default=True)
 @style_layers_option
 @layer_weights_option

@@ -50,7 +50,7 @@ class TrainConfig:
     style_size: int | None = None
     batch: int = 4
     steps: int = 2000
-    lr: float = 0.01
+    lr: float = 0.003
     lr_half_life: int = 1000
     lr_min_ratio: float = 0.05
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS

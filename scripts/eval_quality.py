@@ -72,7 +72,9 @@ def as_image(rendered: torch.Tensor) -> np.ndarray:
 @click.option("--steps", type=click.IntRange(min=1), default=500, show_default=True,
               help="Training steps when no checkpoint is given.")
 @click.option("--size", type=click.IntRange(min=16), default=256, show_default=True,
-              help="Longest side of maps, outputs and style image (px); also the training size.")
+              help="Longest side of maps and outputs (px); also the training size.")
+@click.option("--style-size", type=click.IntRange(min=16), default=None,
+              help="Longest side of the style image for the Gram targets [default: the checkpoint's, else --size].")
 @click.option("--iterations", type=click.IntRange(min=1), default=500, show_default=True,
               help="L-BFGS iterations of `doodle optimize`.")
 @click.option("--loss-net", default=None, help="Loss network [default: the checkpoint's, with its seed; else auto].")
@@ -93,7 +95,7 @@ def as_image(rendered: torch.Tensor) -> np.ndarray:
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch.set_num_threads.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for pictures (and OUT/run).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the figures here.")
-def main(checkpoint, steps, size, iterations, loss_net, style, style_map, regions, maps, random_maps, precision, seed,
+def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style_map, regions, maps, random_maps, precision, seed,
          blur, border, threads, out, json_path) -> None:
     """Judge the generator against `doodle optimize`: Gram loss, region fidelity, time."""
     torch.set_num_threads(threads)
@@ -108,7 +110,7 @@ def main(checkpoint, steps, size, iterations, loss_net, style, style_map, region
                 style=str(Path(style or EXEMPLAR / "style.png").resolve()),
                 style_map=str(Path(style_map or EXEMPLAR / "style_map.png").resolve()),
                 out=str(checkpoint.parent), regions=regions or (None if style else 4), size=size, steps=steps,
-                loss_net=loss_net or "auto", precision=precision, seed=0,
+                style_size=style_size, loss_net=loss_net or "auto", precision=precision, seed=0,
             )
             start = time.perf_counter()
             train(config, log=click.echo)
@@ -117,7 +119,10 @@ def main(checkpoint, steps, size, iterations, loss_net, style, style_map, region
     model, palette = generator_from_checkpoint(ckpt)
     trained = ckpt["config"]
     style_path, map_path = style or trained["style"], style_map or trained["style_map"]
-    exemplar = load_style(style_path, map_path, regions=regions or trained.get("regions"), size=size, log=click.echo)
+    # Judge against the targets the generator was trained on: the style's scale sets the texture's.
+    style_size = style_size or trained.get("style_size") or trained.get("size") or size
+    exemplar = load_style(style_path, map_path, regions=regions or trained.get("regions"), size=style_size,
+                          log=click.echo)
     if not np.array_equal(exemplar.palette, palette):
         raise ValueError(f"the style map's palette {exemplar.palette.tolist()} is not the checkpoint's "
                          f"{palette.tolist()}; pass the style the generator was trained on")
@@ -159,7 +164,7 @@ def main(checkpoint, steps, size, iterations, loss_net, style, style_map, region
     mean["gram_ratio"] = float(np.exp(np.mean([np.log(r["gram_ratio"]) for r in rows])))
     header = (f"{'map':>10} {'gram gen':>9} {'gram opt':>9} {'ratio':>6} {'fid gen':>8} {'fid opt':>8} "
               f"{'noise':>6} {'style':>6} {'gen ms':>8} {'opt s':>7}")
-    click.echo(f"\nstyle {style_path} at {size} px; loss net {net.net_id}, layers {','.join(layers)}; "
+    click.echo(f"\nstyle {style_path} at {style_size} px, maps at {size} px; loss net {net.net_id}, layers {','.join(layers)}; "
                f"checkpoint {checkpoint} (step {ckpt['step']}); optimize L-BFGS {iterations} iterations; "
                f"precision {precision}" + (f"; trained here in {train_s:.0f} s" if train_s is not None else ""))
     click.echo(header)
@@ -172,7 +177,7 @@ def main(checkpoint, steps, size, iterations, loss_net, style, style_map, region
     click.echo(f"generator Gram loss {mean['gram_ratio']:.2f}x optimize's (geometric mean): {verdict} the 2x target; "
                f"pictures (map | generator | optimize) in {out}")
     if json_path:
-        report = {"style": str(style_path), "size": size, "loss_net": net.net_id, "layers": list(layers),
+        report = {"style": str(style_path), "style_size": style_size, "size": size, "loss_net": net.net_id, "layers": list(layers),
                   "checkpoint": str(checkpoint), "step": int(ckpt["step"]), "iterations": iterations,
                   "precision": precision, "train_s": train_s, "maps": rows, "mean": mean}
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")

@@ -191,3 +191,15 @@ def test_two_gloo_processes_keep_identical_parameters(tiny_style, tmp_path):
     torch.testing.assert_close(r0, r1, rtol=0, atol=0)
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert ckpt["step"] == 3
+
+
+def test_cli_defaults_are_the_config_defaults():
+    # The CLI keeps its own defaults (it imports doodle.train lazily for a fast --help);
+    # they must not drift from TrainConfig's, which the library and the demo use.
+    from doodle.cli_train import train as train_command
+
+    defaults = {p.name: p.default for p in train_command.params}
+    fields = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
+    shared = ["size", "batch", "lr", "lr_half_life", "style_weight", "tv_weight", "seed", "sample_every",
+              "checkpoint_every", "log_every", "workers"]
+    assert {n: defaults[n] for n in shared} == {n: fields[n] for n in shared}
