@@ -70,7 +70,7 @@ def run_demo(
     config = TrainConfig(
         style=str(style_path), style_map=str(map_path), out=str(out / "run"), size=size, batch=batch, steps=steps,
         loss_net=loss_net, seed=seed, sample_every=max(1, steps // 4), checkpoint_every=max(1, steps // 4),
-        style_size=2 * size, lr=0.003, lr_half_life=max(1, steps // 2),
+        style_size=2 * size, lr_half_life=max(1, steps // 2),
     )
     train(config, overwrite=True, log=log)
     trained = time.perf_counter() - t0

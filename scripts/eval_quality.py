@@ -74,7 +74,7 @@ def as_image(rendered: torch.Tensor) -> np.ndarray:
 @click.option("--size", type=click.IntRange(min=16), default=256, show_default=True,
               help="Longest side of maps and outputs (px); also the training size.")
 @click.option("--style-size", type=click.IntRange(min=16), default=None,
-              help="Longest side of the style image for the Gram targets [default: the checkpoint's, else --size].")
+              help="Longest side of the style image for the Gram targets [default: the checkpoint's, which is its training size unless set].")
 @click.option("--iterations", type=click.IntRange(min=1), default=500, show_default=True,
               help="L-BFGS iterations of `doodle optimize`.")
 @click.option("--loss-net", default=None, help="Loss network [default: the checkpoint's, with its seed; else auto].")
@@ -120,7 +120,7 @@ def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style
     trained = ckpt["config"]
     style_path, map_path = style or trained["style"], style_map or trained["style_map"]
     # Judge against the targets the generator was trained on: the style's scale sets the texture's.
-    style_size = style_size or trained.get("style_size") or trained.get("size") or size
+    style_size = style_size or trained.get("style_size") or trained["size"]
     exemplar = load_style(style_path, map_path, regions=regions or trained.get("regions"), size=style_size,
                           log=click.echo)
     if not np.array_equal(exemplar.palette, palette):

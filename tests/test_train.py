@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -199,7 +200,7 @@ def test_cli_defaults_are_the_config_defaults():
     from doodle.cli_train import train as train_command
 
     defaults = {p.name: p.default for p in train_command.params}
-    fields = {f.name: f.default for f in TrainConfig.__dataclass_fields__.values()}
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     shared = ["size", "batch", "lr", "lr_half_life", "style_weight", "tv_weight", "seed", "sample_every",
               "checkpoint_every", "log_every", "workers"]
     assert {n: defaults[n] for n in shared} == {n: fields[n] for n in shared}
