@@ -68,7 +68,7 @@ def train(style, style_map, regions, masks, size, style_size, batch, steps, lr, 
         generator = {k: v for k, v in (("width", width), ("scales", scales)) if v is not None}
         config = TrainConfig(
             style=str(Path(style).resolve()), style_map=str(Path(style_map).resolve()), out=out, regions=regions, masks=masks, size=size,
-            style_size=style_size, batch=batch, steps=steps or 2000, lr=lr, lr_half_life=lr_half_life,
+            style_size=style_size, batch=batch, steps=steps or TrainConfig.steps, lr=lr, lr_half_life=lr_half_life,
             style_layers=style_layers or DEFAULT_STYLE_LAYERS, layer_weights=layer_weights,
             style_weight=style_weight, tv_weight=tv_weight, loss_net=loss_net, precision=precision, seed=seed,
             sample_every=sample_every, checkpoint_every=checkpoint_every, log_every=log_every, workers=workers,
