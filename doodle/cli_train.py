@@ -26,6 +26,8 @@ from doodle.cli_options import (layer_weights_option, loss_net_option, precision
 @click.option("--lr", type=float, default=0.003, show_default=True,
               help="Adam learning rate; halves every --lr-half-life steps (0.002-0.005 did best on the exemplar).")
 @click.option("--lr-half-life", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--lr-min-ratio", type=click.FloatRange(min=0, max=1), default=0.05, show_default=True,
+              help="The decay stops at this fraction of --lr (late training is noise-limited: lower helps long runs).")
 @style_layers_option
 @layer_weights_option
 @click.option("--style-weight", type=float, default=1.0, show_default=True)
@@ -46,7 +48,7 @@ from doodle.cli_options import (layer_weights_option, loss_net_option, precision
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable mask files (with a warning) instead of stopping.")
 def train(style, style_map, regions, masks, size, style_size, batch, steps, lr, style_layers, layer_weights,
           style_weight, tv_weight, loss_net, precision, width, scales, seed, out, resume, overwrite, sample_every, lr_half_life,
-          checkpoint_every, log_every, workers, skip_corrupt) -> None:
+          lr_min_ratio, checkpoint_every, log_every, workers, skip_corrupt) -> None:
     """Train a generator that paints any semantic mask in the style of STYLE.
 
     Each step draws random smooth masks with as many regions as the style map
@@ -69,6 +71,7 @@ def train(style, style_map, regions, masks, size, style_size, batch, steps, lr, 
         config = TrainConfig(
             style=str(Path(style).resolve()), style_map=str(Path(style_map).resolve()), out=out, regions=regions, masks=masks, size=size,
             style_size=style_size, batch=batch, steps=steps or TrainConfig.steps, lr=lr, lr_half_life=lr_half_life,
+            lr_min_ratio=lr_min_ratio,
             style_layers=style_layers or DEFAULT_STYLE_LAYERS, layer_weights=layer_weights,
             style_weight=style_weight, tv_weight=tv_weight, loss_net=loss_net, precision=precision, seed=seed,
             sample_every=sample_every, checkpoint_every=checkpoint_every, log_every=log_every, workers=workers,

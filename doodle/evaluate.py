@@ -91,6 +91,41 @@ class StyleJudge:
         with torch.no_grad():
             return float(self.loss_fn(x, one_hot(labels, self.style.k))[0])
 
+    def painting_crops(self, side: int, count: int, seed: int = 0) -> list[float]:
+        """Gram loss of random ``side x side`` crops of the style image, each on its own map.
+
+        A crop is the painting itself at the style's scale: what a perfect sampler
+        of the painting's textures would paint. Its loss is not zero, because a
+        region's statistics vary across the painting and a crop holds only part
+        of them; it calibrates what a given Gram loss means (``doodle optimize``
+        goes below it by fitting one image to the exact target statistics).
+
+        Parameters
+        ----------
+        side : int
+            Crop side in pixels; at most the style's shorter side.
+        count : int
+            Number of crops.
+        seed : int
+            Seed of the crop positions.
+
+        Returns
+        -------
+        list of float
+            One loss per crop (see :meth:`gram_loss`).
+        """
+        height, width = self.style.labels.shape
+        if not 1 <= side <= min(height, width):
+            raise ValueError(f"crop side {side} px does not fit the {width}x{height} style; "
+                             f"use a side from 1 to {min(height, width)}")
+        rng = np.random.default_rng(seed)
+        losses = []
+        for _ in range(count):
+            y, x = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+            window = (slice(y, y + side), slice(x, x + side))
+            losses.append(self.gram_loss(self.style.image[window], self.style.labels[window]))
+        return losses
+
     def fidelity(self, image: np.ndarray, labels: np.ndarray) -> float:
         """Share of interior pixels of ``labels`` whose colour says the right region (in [0, 1])."""
         return region_fidelity(image, labels, self.colours, border=self.border)

@@ -77,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"--size must be >= 16 pixels for the loss network, got {self.size}")
         if self.lr <= 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.lr_min_ratio <= 1:
+            raise ValueError(f"--lr-min-ratio must be in [0, 1], got {self.lr_min_ratio}")
         self.style_layers = tuple(self.style_layers)
         if self.layer_weights is not None:
             self.layer_weights = tuple(self.layer_weights)

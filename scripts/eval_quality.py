@@ -7,7 +7,11 @@ For every target map, both paint it at ``--size`` and are judged by
    generator / optimize (target: within 2x);
 2. region fidelity (:mod:`doodle.fidelity`) of both, with uniform noise (floor)
    and the style on its own map (ceiling) as the scale;
-3. timings: one render (median of 3) and one optimization (wall time).
+3. timings: one render (median of 3) and one optimization (wall time);
+4. the L-BFGS iteration at which ``doodle optimize`` first scores no worse than
+   the generator (as Johnson et al. 2016, Fig. 5, place their feed-forward nets);
+5. a reference level: the Gram loss of random crops of the painting itself at
+   the maps' size, i.e. what a perfect sampler of its textures would score.
 
 Side-by-side pictures (map | generator | optimize) go to ``--out``::
 
@@ -59,6 +63,11 @@ def held_out_maps(config: dict, k: int, size: int, count: int) -> dict[str, np.n
     params = maskgen.MaskParams(width=size, height=size, regions=(k, k), **config.get("mask", {}))
     return {f"random_{i}": maskgen.make_mask(params, config.get("seed", 0) + HELD_OUT_SEED_OFFSET, i).labels
             for i in range(count)}
+
+
+def geometric_mean(values: list[float]) -> float:
+    """Ratios and losses spanning decades average geometrically: one map near 0 must not swamp the rest."""
+    return float(np.exp(np.mean(np.log(np.maximum(values, 1e-12)))))
 
 
 def as_image(rendered: torch.Tensor) -> np.ndarray:
@@ -141,15 +150,24 @@ def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style
     for name, labels in targets.items():
         render_s = median_seconds(lambda: render_labels(model, labels, seed=seed, precision=precision), 3, 1)
         generated = as_image(render_labels(model, labels, seed=seed, precision=precision))
+        gram_generated = judge.gram_loss(generated, labels)
+        matched: list[int] = []
+
+        def watch(iteration: int, image: torch.Tensor) -> None:
+            # Scored only until optimize catches up: ~30 extra forwards when it does so early.
+            if not matched and judge.gram_loss(as_image(image), labels) <= gram_generated:
+                matched.append(iteration)
+
         start = time.perf_counter()
         optimized, _ = optimize_doodle(net, exemplar.image, exemplar.labels, labels, exemplar.k, settings,
-                                       progress=False)
+                                       progress=False, callback=watch)
         optimize_s = time.perf_counter() - start
         save_rgb(out / f"{name}.png", side_by_side([colorize(labels, palette), generated, optimized]))
         scale = judge.scale(labels, seed=seed)
         rows.append({
             "map": name, "size": list(labels.shape[::-1]),
-            "gram_generator": judge.gram_loss(generated, labels), "gram_optimize": judge.gram_loss(optimized, labels),
+            "gram_generator": gram_generated, "gram_optimize": judge.gram_loss(optimized, labels),
+            "optimize_iterations_to_match": matched[0] if matched else None,
             "fidelity_generator": judge.fidelity(generated, labels),
             "fidelity_optimize": judge.fidelity(optimized, labels),
             "fidelity_noise": scale["noise"], "fidelity_style": scale["style"],
@@ -158,11 +176,15 @@ def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style
         rows[-1]["gram_ratio"] = rows[-1]["gram_generator"] / max(rows[-1]["gram_optimize"], 1e-12)
         click.echo(f"{name}: done ({out / f'{name}.png'})")
 
-    keys = [k for k in rows[0] if k not in ("map", "size")]
+    keys = [k for k in rows[0] if k not in ("map", "size", "optimize_iterations_to_match")]
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    # Ratios average geometrically: one map where optimize reaches ~0 must not swamp the rest.
-    mean["gram_ratio"] = float(np.exp(np.mean([np.log(r["gram_ratio"]) for r in rows])))
-    header = (f"{'map':>10} {'gram gen':>9} {'gram opt':>9} {'ratio':>6} {'fid gen':>8} {'fid opt':>8} "
+    mean["gram_ratio"] = geometric_mean([r["gram_ratio"] for r in rows])
+    to_match = [r["optimize_iterations_to_match"] for r in rows]
+    # A map optimize never catches up on counts as iterations + 1 (the median is still honest).
+    mean["optimize_iterations_to_match"] = float(np.median([iterations + 1 if n is None else n for n in to_match]))
+    crop_side = min(size, *exemplar.labels.shape)
+    crops = judge.painting_crops(crop_side, count=8, seed=seed)
+    header = (f"{'map':>10} {'gram gen':>9} {'gram opt':>9} {'ratio':>6} {'opt it':>6} {'fid gen':>8} {'fid opt':>8} "
               f"{'noise':>6} {'style':>6} {'gen ms':>8} {'opt s':>7}")
     click.echo(f"\nstyle {style_path} at {style_size} px, maps at {size} px; loss net {net.net_id}, layers {','.join(layers)}; "
                f"checkpoint {checkpoint} (step {ckpt['step']}); optimize L-BFGS {iterations} iterations; "
@@ -170,16 +192,23 @@ def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style
     click.echo(header)
     click.echo("-" * len(header))
     for r in rows + [{"map": "mean", **mean}]:
-        click.echo(f"{r['map']:>10} {r['gram_generator']:>9.4g} {r['gram_optimize']:>9.4g} {r['gram_ratio']:>6.2f} "
+        n = r["optimize_iterations_to_match"]
+        opt_it = f">{iterations}" if n is None or n > iterations else f"{n:.0f}"
+        click.echo(f"{r['map']:>10} {r['gram_generator']:>9.4g} {r['gram_optimize']:>9.4g} {r['gram_ratio']:>6.2f} {opt_it:>6} "
                    f"{r['fidelity_generator']:>8.3f} {r['fidelity_optimize']:>8.3f} {r['fidelity_noise']:>6.3f} "
                    f"{r['fidelity_style']:>6.3f} {r['render_s'] * 1e3:>8.1f} {r['optimize_s']:>7.1f}")
     verdict = "within" if mean["gram_ratio"] <= 2 else "NOT within"
     click.echo(f"generator Gram loss {mean['gram_ratio']:.2f}x optimize's (geometric mean): {verdict} the 2x target; "
                f"pictures (map | generator | optimize) in {out}")
+    click.echo(f"optimize first scores as well as the generator after {mean['optimize_iterations_to_match']:.0f} "
+               f"L-BFGS iterations (median, 'opt it'); reference: {len(crops)} random {crop_side} px crops of "
+               f"the painting itself score {geometric_mean(crops):.4g} (geometric mean; generator "
+               f"{geometric_mean([r['gram_generator'] for r in rows]):.4g}, optimize {geometric_mean([r['gram_optimize'] for r in rows]):.4g})")
     if json_path:
         report = {"style": str(style_path), "style_size": style_size, "size": size, "loss_net": net.net_id, "layers": list(layers),
                   "checkpoint": str(checkpoint), "step": int(ckpt["step"]), "iterations": iterations,
-                  "precision": precision, "train_s": train_s, "maps": rows, "mean": mean}
+                  "precision": precision, "train_s": train_s, "maps": rows, "mean": mean,
+                  "painting_crops": {"side": crop_side, "gram": crops}}
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
 
 

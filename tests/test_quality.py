@@ -52,6 +52,20 @@ def test_judge_refuses_an_image_and_map_of_different_sizes(tiny_net):
         judge.gram_loss(style.image[:, :15], style.labels)
 
 
+def test_painting_crops_score_near_zero_on_a_stationary_style_and_are_seeded(tiny_net):
+    # Every crop of two flat halves holds the same colours per region as the whole:
+    # only borders (zero padding, blurred masks; large at 12 px) keep the loss from 0.
+    style = halves_style()
+    judge = StyleJudge(tiny_net, style, layers=LAYERS, blur=1, border=1)
+    crops = judge.painting_crops(12, count=4, seed=3)
+    noise = judge.gram_loss(np.random.default_rng(0).random((12, 12, 3)).astype(np.float32), style.labels[:12, :12])
+    assert len(crops) == 4 and max(crops) < 0.3 * noise
+    assert judge.painting_crops(12, count=4, seed=3) == crops
+    assert judge.painting_crops(16, count=1) == [pytest.approx(0.0, abs=1e-6)]  # the whole style
+    with pytest.raises(ValueError, match="crop side 17 px does not fit the 16x16 style; use a side from 1 to 16"):
+        judge.painting_crops(17, count=1)
+
+
 def test_median_seconds_counts_only_the_timed_calls():
     calls = []
     assert median_seconds(lambda: calls.append(1), repeats=3, warmup=2) >= 0.0

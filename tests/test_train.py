@@ -128,6 +128,12 @@ def test_lr_halves_every_half_life_down_to_the_floor():
     assert lr_factor(0, 100, 0.05) == pytest.approx(1.0)
     assert lr_factor(100, 100, 0.05) == pytest.approx(0.5)
     assert lr_factor(10_000, 100, 0.05) == pytest.approx(0.05)
+    assert lr_factor(10_000, 100, 0.0) < 1e-20
+
+
+def test_lr_min_ratio_outside_0_to_1_is_refused():
+    with pytest.raises(ValueError, match=r"^--lr-min-ratio must be in \[0, 1\], got 1.5$"):
+        TrainConfig(style="s.png", style_map="m.png", out="run", lr_min_ratio=1.5)
 
 
 def _train_cmd(tiny_style, out, steps):
@@ -201,6 +207,6 @@ def test_cli_defaults_are_the_config_defaults():
 
     defaults = {p.name: p.default for p in train_command.params}
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    shared = ["size", "batch", "lr", "lr_half_life", "style_weight", "tv_weight", "seed", "sample_every",
+    shared = ["size", "batch", "lr", "lr_half_life", "lr_min_ratio", "style_weight", "tv_weight", "seed", "sample_every",
               "checkpoint_every", "log_every", "workers"]
     assert {n: defaults[n] for n in shared} == {n: fields[n] for n in shared}
