@@ -29,7 +29,7 @@ import click
 import torch
 
 from doodle.evaluate import median_seconds
-from doodle.generator import DoodleGenerator
+from doodle.generator import NORMS, DoodleGenerator
 from doodle.optimize import OptimizeSettings, optimize_doodle
 from doodle.precision import PRECISIONS, resolve_precision
 from doodle.render import render_labels
@@ -65,14 +65,16 @@ def _ints(text: str) -> list[int]:
 @click.option("--style-map", type=click.Path(dir_okay=False, exists=True), default=str(EXEMPLAR / "style_map.png"),
               show_default=True)
 @click.option("--regions", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--norm", type=click.Choice(NORMS), default=None,
+              help="Generator normalization [default: the generator's, region].")
 def main(sizes, optimize_sizes, iterations, time_iterations, repeats, precision, loss_net, threads, map_path, style,
-         style_map, regions) -> None:
+         style_map, regions, norm) -> None:
     """Time `doodle render` against `doodle optimize` on one map (2016 claim: >= 500x faster)."""
     torch.set_num_threads(threads)
     sizes, optimize_sizes = _ints(sizes), _ints(optimize_sizes)
     ran = iterations if time_iterations is None else min(time_iterations, iterations)
     exemplar = load_style(style, style_map, regions=regions, log=lambda _msg: None)
-    model = DoodleGenerator(k=exemplar.k).eval()
+    model = DoodleGenerator.from_config({"k": exemplar.k} | ({} if norm is None else {"norm": norm})).eval()
     net = load_loss_net(loss_net, layers=DEFAULT_STYLE_LAYERS, log=lambda _msg: None)
     click.echo(f"torch {torch.__version__}, {threads} thread(s), "
                f"precision {precision} -> {resolve_precision(precision)}; "

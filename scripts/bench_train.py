@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 import maskgen
 from doodle.evaluate import median_seconds
-from doodle.generator import DoodleGenerator
+from doodle.generator import NORMS, DoodleGenerator
 from doodle.loss import RegionStyleLoss
 from doodle.precision import autocast
 from doodle.semantic import load_style, one_hot
@@ -130,7 +130,10 @@ def _ints(text: str) -> list[int]:
 @click.option("--regions", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--width", type=click.IntRange(min=1), default=None,
               help="Generator width (channels per scale) [default: the generator's].")
-def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, style_map, regions, width) -> None:
+@click.option("--norm", type=click.Choice(NORMS), default=None,
+              help="Generator normalization [default: the generator's, region].")
+def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, style_map, regions, width,
+         norm) -> None:
     """Time a doodle training step against VGG forward+backward (target: ratio <= 1.3)."""
     torch.set_num_threads(threads)
     sizes = _ints(sizes)
@@ -142,8 +145,9 @@ def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, st
         raise click.BadParameter(f"unknown precision(s) {', '.join(bad)}; use fp32 and/or bf16",
                                  param_hint="--precisions")
     native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    overrides = {key: v for key, v in (("width", width), ("norm", norm)) if v is not None}
     base = TrainConfig(style=style, style_map=style_map, out="(not written)", regions=regions, batch=batch,
-                       generator={} if width is None else {"width": width})
+                       generator=overrides)
     net = load_loss_net(loss_net, layers=base.style_layers, log=lambda _msg: None)
     generator = DoodleGenerator.from_config({**base.generator, "k": regions}).to_config()
     click.echo(f"torch {torch.__version__}, {threads} thread(s), native bf16: {native_bf16}; loss net {net.net_id} "

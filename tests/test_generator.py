@@ -25,8 +25,9 @@ def _seeded():
 
 @pytest.mark.parametrize("size", [(1, 1), (7, 13), (33, 47), (64, 64), (2, 70)])
 @pytest.mark.parametrize("scales", [1, 3, 5])
-def test_any_size_in_gives_same_size_out(size, scales):
-    g = DoodleGenerator(k=3, scales=scales, width=4).eval()
+@pytest.mark.parametrize("norm", ["region", "instance"])
+def test_any_size_in_gives_same_size_out(size, scales, norm):
+    g = DoodleGenerator(k=3, scales=scales, width=4, norm=norm).eval()
     masks = masks_from_labels(two_region_labels(*size), 3)
     with torch.no_grad():
         out = g(masks, noise_seed=0)
@@ -95,12 +96,13 @@ def test_mask_change_stays_local(init_seed):
 
 
 @pytest.mark.parametrize("init_seed", [0, 1, 2])
-def test_mask_change_is_strongest_inside_with_instance_norm(init_seed):
-    # Instance norm couples all pixels through its per-image statistics, so at
-    # random init part of any edit spreads everywhere; the edited region must
-    # still change clearly more per pixel than the rest.
+@pytest.mark.parametrize("norm", ["region", "instance"])
+def test_mask_change_is_strongest_inside_with_image_statistics(init_seed, norm):
+    # Instance and region norms take statistics over a whole image or region,
+    # so at random init part of any edit spreads further; the edited region
+    # must still change clearly more per pixel than the rest.
     torch.manual_seed(init_seed)
-    g = DoodleGenerator(k=3).eval()
+    g = DoodleGenerator(k=3, norm=norm).eval()
     share, area = changed_region_fraction(g, dilation=4)
     per_pixel_inside = share / area
     per_pixel_outside = (1 - share) / (1 - area)
@@ -139,7 +141,7 @@ def test_from_config_refuses_unknown_keys():
     [
         ({"k": 0}, "generator needs k >= 1"),
         ({"k": 2, "scales": 0}, "generator needs k >= 1"),
-        ({"k": 2, "norm": "layer"}, "unknown generator norm 'layer'; use one of instance, batch"),
+        ({"k": 2, "norm": "layer"}, "unknown generator norm 'layer'; use one of region, instance, batch"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -155,8 +157,9 @@ def test_bad_forward_arguments():
         g(torch.zeros(1, 3, 5, 5), noise_seed=1, generator=torch.Generator())
 
 
-def test_bf16_autocast_and_channels_last():
-    g = DoodleGenerator(k=3, scales=3, width=4).eval()
+@pytest.mark.parametrize("norm", ["region", "instance"])
+def test_bf16_autocast_and_channels_last(norm):
+    g = DoodleGenerator(k=3, scales=3, width=4, norm=norm).eval()
     masks = masks_from_labels(two_region_labels(17, 21), 3)
     with torch.no_grad():
         reference = g(masks, noise_seed=0)
@@ -166,8 +169,9 @@ def test_bf16_autocast_and_channels_last():
     assert (low.float() - reference).abs().max() < 0.05
 
 
-def test_gradients_reach_every_parameter():
-    g = DoodleGenerator(k=2, scales=3, width=4)
+@pytest.mark.parametrize("norm", ["region", "instance", "batch"])
+def test_gradients_reach_every_parameter(norm):
+    g = DoodleGenerator(k=2, scales=3, width=4, norm=norm)
     g(masks_from_labels(two_region_labels(12, 12), 2), noise_seed=0).mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in g.parameters())
 

@@ -144,6 +144,18 @@ def _train_cmd(tiny_style, out, steps):
             "--checkpoint-every", "1", "--sample-every", "100", "--log-every", "1", "--out", str(out)]
 
 
+def test_norm_option_reaches_the_checkpoint(tiny_style, tmp_path):
+    from click.testing import CliRunner
+
+    from doodle.cli import main
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:] + ["--norm", "batch"])
+    assert res.exit_code == 0, res.output
+    assert load_checkpoint(out / "checkpoint.pt")["config"]["generator"]["norm"] == "batch"
+    assert json.loads((out / "config.json").read_text())["generator"]["norm"] == "batch"
+
+
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tiny_style, tmp_path):
     steps = 12
     ref = tmp_path / "ref"

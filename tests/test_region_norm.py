@@ -1,0 +1,93 @@
+import pytest
+import torch
+from torch import nn
+
+from doodle.region_norm import RegionInstanceNorm
+
+
+def halves_mask(b: int, h: int, w: int) -> torch.Tensor:
+    """(B, 2, H, W) one-hot: region 0 on the left half, region 1 on the right."""
+    mask = torch.zeros(b, 2, h, w)
+    mask[:, 0, :, : w // 2] = 1
+    mask[:, 1, :, w // 2:] = 1
+    return mask
+
+
+def test_each_region_has_zero_mean_unit_variance():
+    x = torch.tensor([[[[1.0, 3.0, 10.0, 30.0],
+                        [1.0, 3.0, 50.0, 70.0]]]])
+    y = RegionInstanceNorm(channels=1, k=2)(x, halves_mask(1, 2, 4))
+    # Region 0 holds 1, 3, 1, 3 (mean 2, variance 1); region 1 holds 10, 30,
+    # 50, 70 (mean 40, variance 500).
+    expected = torch.cat([(x[..., :2] - 2) / (1 + 1e-5) ** 0.5, (x[..., 2:] - 40) / (500 + 1e-5) ** 0.5], dim=-1)
+    assert torch.allclose(y, expected, atol=1e-5)
+
+
+def test_a_region_does_not_see_the_other_regions():
+    torch.manual_seed(0)
+    norm = RegionInstanceNorm(channels=3, k=2)
+    x = torch.randn(2, 3, 6, 8)
+    other = x.clone()
+    other[..., 4:] = 100 * torch.randn(2, 3, 6, 4) + 7
+    mask = halves_mask(2, 6, 8)
+    assert torch.allclose(norm(x, mask)[..., :4], norm(other, mask)[..., :4], atol=1e-5)
+
+
+def test_one_region_is_instance_norm():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 7, 9)
+    ours = RegionInstanceNorm(channels=5, k=1)
+    reference = nn.InstanceNorm2d(5, affine=True)
+    with torch.no_grad():
+        ours.weight.copy_(torch.rand(1, 5))
+        ours.bias.copy_(torch.randn(1, 5))
+        reference.weight.copy_(ours.weight[0])
+        reference.bias.copy_(ours.bias[0])
+    assert torch.allclose(ours(x, torch.ones(2, 1, 7, 9)), reference(x), atol=1e-5)
+
+
+def test_affine_is_per_region():
+    norm = RegionInstanceNorm(channels=1, k=2)
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([[0.0], [2.0]]))
+        norm.bias.copy_(torch.tensor([[5.0], [-1.0]]))
+    x = torch.tensor([[[[0.0, 2.0, 0.0, 2.0]]]])
+    y = norm(x, halves_mask(1, 1, 4))
+    assert torch.allclose(y, torch.tensor([[[[5.0, 5.0, -3.0, 1.0]]]]), atol=1e-4)
+
+
+def test_soft_mask_mixes_the_regions_statistics():
+    # A pixel shared half-half gets the mean of both regions' means and variances.
+    x = torch.tensor([[[[0.0, 2.0, 0.0, 10.0, 20.0]]]])
+    mask = torch.tensor([[[[1.0, 1.0, 0.5, 0.0, 0.0]],
+                          [[0.0, 0.0, 0.5, 1.0, 1.0]]]])
+    y = RegionInstanceNorm(channels=1, k=2, eps=0.0)(x, mask)
+    m0 = (0 + 2 + 0.5 * 0) / 2.5
+    v0 = (0 + 4 + 0.5 * 0) / 2.5 - m0**2
+    m1 = (0.5 * 0 + 10 + 20) / 2.5
+    v1 = (0.5 * 0 + 100 + 400) / 2.5 - m1**2
+    assert y[0, 0, 0, 2].item() == pytest.approx((0 - (m0 + m1) / 2) / ((v0 + v1) / 2) ** 0.5, rel=1e-5)
+
+
+def test_missing_region_and_bf16_autocast():
+    torch.manual_seed(0)
+    norm = RegionInstanceNorm(channels=4, k=3)  # region 2 absent from the mask
+    x = torch.randn(1, 4, 8, 8)
+    mask = torch.cat([halves_mask(1, 8, 8), torch.zeros(1, 1, 8, 8)], dim=1)
+    reference = norm(x, mask)
+    assert torch.isfinite(reference).all()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = norm(x.bfloat16(), mask)
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - reference).abs().max() < 0.05
+
+
+def test_gradients_reach_present_regions_only():
+    torch.manual_seed(0)
+    norm = RegionInstanceNorm(channels=2, k=3)
+    x = torch.randn(1, 2, 4, 6, requires_grad=True)
+    mask = torch.cat([halves_mask(1, 4, 6), torch.zeros(1, 1, 4, 6)], dim=1)
+    (norm(x, mask) * torch.randn(1, 2, 4, 6)).sum().backward()
+    assert x.grad.abs().sum() > 0
+    assert (norm.weight.grad[:2].abs() > 0).all()
+    assert (norm.weight.grad[2] == 0).all()
