@@ -38,8 +38,9 @@ from doodle.generator import NORMS
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Generator width (channels per scale).")
 @click.option("--scales", type=click.IntRange(min=1), default=None, help="Generator scales.")
 @click.option("--norm", type=click.Choice(NORMS), default=None,
-              help="Generator normalization [default: region: instance norm with per-region statistics, "
-              "which generalizes over masks far better than the paper's plain instance norm].")
+              help="Generator normalization [default: instance, the paper's]. region: per-region statistics; "
+              "in long runs (thousands of steps) it reaches a given quality in about a third of the steps, "
+              "but early on it leaves regions grey with bright outlines.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")

@@ -66,7 +66,7 @@ def _ints(text: str) -> list[int]:
               show_default=True)
 @click.option("--regions", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--norm", type=click.Choice(NORMS), default=None,
-              help="Generator normalization [default: the generator's, region].")
+              help="Generator normalization [default: the generator's, instance].")
 def main(sizes, optimize_sizes, iterations, time_iterations, repeats, precision, loss_net, threads, map_path, style,
          style_map, regions, norm) -> None:
     """Time `doodle render` against `doodle optimize` on one map (2016 claim: >= 500x faster)."""

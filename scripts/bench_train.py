@@ -131,7 +131,7 @@ def _ints(text: str) -> list[int]:
 @click.option("--width", type=click.IntRange(min=1), default=None,
               help="Generator width (channels per scale) [default: the generator's].")
 @click.option("--norm", type=click.Choice(NORMS), default=None,
-              help="Generator normalization [default: the generator's, region].")
+              help="Generator normalization [default: the generator's, instance].")
 def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, style_map, regions, width,
          norm) -> None:
     """Time a doodle training step against VGG forward+backward (target: ratio <= 1.3)."""

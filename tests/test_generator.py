@@ -141,7 +141,7 @@ def test_from_config_refuses_unknown_keys():
     [
         ({"k": 0}, "generator needs k >= 1"),
         ({"k": 2, "scales": 0}, "generator needs k >= 1"),
-        ({"k": 2, "norm": "layer"}, "unknown generator norm 'layer'; use one of region, instance, batch"),
+        ({"k": 2, "norm": "layer"}, "unknown generator norm 'layer'; use one of instance, region, batch"),
     ],
 )
 def test_bad_arguments(kwargs, message):
