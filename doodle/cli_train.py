@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from doodle.cli_options import (layer_weights_option, loss_net_option, precision_option, regions_option,
-                                style_layers_option)
-from doodle.generator import NORMS
+from doodle.cli_options import (layer_weights_option, loss_net_option, norm_option, precision_option,
+                                regions_option, style_layers_option)
 
 
 @click.command()
@@ -37,10 +36,7 @@ from doodle.generator import NORMS
 @precision_option
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Generator width (channels per scale).")
 @click.option("--scales", type=click.IntRange(min=1), default=None, help="Generator scales.")
-@click.option("--norm", type=click.Choice(NORMS), default=None,
-              help="Generator normalization [default: instance, the paper's]. region: per-region statistics; "
-              "in long runs (thousands of steps) it reaches a given quality in about a third of the steps, "
-              "but early on it leaves regions grey with bright outlines.")
+@norm_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")

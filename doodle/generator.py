@@ -53,7 +53,7 @@ class ConvBlock(nn.Sequential):
     ----------
     in_channels, out_channels : int
         Channel counts of the input and of all three convolutions.
-    norm : {"region", "instance", "batch"}
+    norm : {"instance", "region", "batch"}
         Normalization after each convolution.
     k : int
         Number of regions (used by the region norm).
@@ -133,7 +133,7 @@ class DoodleGenerator(nn.Module):
     noise_channels : int
         Uniform noise channels added at every scale (0 gives a deterministic
         generator).
-    norm : {"region", "instance", "batch"}
+    norm : {"instance", "region", "batch"}
         Normalization layer. "instance" (the default) is the paper's;
         "region" is instance norm with per-region statistics and per-region
         scale and shift (better in long runs); batch norm is kept for

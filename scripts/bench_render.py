@@ -28,8 +28,9 @@ from pathlib import Path
 import click
 import torch
 
+from doodle.cli_options import norm_option
 from doodle.evaluate import median_seconds
-from doodle.generator import NORMS, DoodleGenerator
+from doodle.generator import DoodleGenerator
 from doodle.optimize import OptimizeSettings, optimize_doodle
 from doodle.precision import PRECISIONS, resolve_precision
 from doodle.render import render_labels
@@ -65,8 +66,7 @@ def _ints(text: str) -> list[int]:
 @click.option("--style-map", type=click.Path(dir_okay=False, exists=True), default=str(EXEMPLAR / "style_map.png"),
               show_default=True)
 @click.option("--regions", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--norm", type=click.Choice(NORMS), default=None,
-              help="Generator normalization [default: the generator's, instance].")
+@norm_option
 def main(sizes, optimize_sizes, iterations, time_iterations, repeats, precision, loss_net, threads, map_path, style,
          style_map, regions, norm) -> None:
     """Time `doodle render` against `doodle optimize` on one map (2016 claim: >= 500x faster)."""

@@ -38,8 +38,9 @@ import torch
 import torch.nn.functional as F
 
 import maskgen
+from doodle.cli_options import norm_option
 from doodle.evaluate import median_seconds
-from doodle.generator import NORMS, DoodleGenerator
+from doodle.generator import DoodleGenerator
 from doodle.loss import RegionStyleLoss
 from doodle.precision import autocast
 from doodle.semantic import load_style, one_hot
@@ -130,8 +131,7 @@ def _ints(text: str) -> list[int]:
 @click.option("--regions", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--width", type=click.IntRange(min=1), default=None,
               help="Generator width (channels per scale) [default: the generator's].")
-@click.option("--norm", type=click.Choice(NORMS), default=None,
-              help="Generator normalization [default: the generator's, instance].")
+@norm_option
 def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, style_map, regions, width,
          norm) -> None:
     """Time a doodle training step against VGG forward+backward (target: ratio <= 1.3)."""

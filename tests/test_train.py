@@ -149,11 +149,15 @@ def test_norm_option_reaches_the_checkpoint(tiny_style, tmp_path):
 
     from doodle.cli import main
 
+    from doodle.checkpoint import generator_from_checkpoint
+    from doodle.region_norm import RegionInstanceNorm
+
     out = tmp_path / "run"
-    res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:] + ["--norm", "batch"])
+    res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:] + ["--norm", "region"])
     assert res.exit_code == 0, res.output
-    assert load_checkpoint(out / "checkpoint.pt")["config"]["generator"]["norm"] == "batch"
-    assert json.loads((out / "config.json").read_text())["generator"]["norm"] == "batch"
+    assert json.loads((out / "config.json").read_text())["generator"]["norm"] == "region"
+    model = generator_from_checkpoint(load_checkpoint(out / "checkpoint.pt"))[0]
+    assert any(isinstance(m, RegionInstanceNorm) for m in model.modules())
 
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tiny_style, tmp_path):
