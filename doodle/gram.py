@@ -110,9 +110,11 @@ def region_gram_distance(
     hand-written backward is a single ``(G - T) @ P`` per region and one
     scatter-add, instead of autograd's chain through K x C x C intermediates
     (which dominated the cost at deep layers, where C^2 exceeds C * N). The
-    forward is float32; the backward matmul runs in the features' dtype, since
-    under bf16 autocast the gradient is rounded to bf16 on its way into the
-    network anyway.
+    matmuls run in the features' dtype: with bf16 features (autocast) the
+    products are exact in the float32 accumulator, the target is subtracted
+    there too, and ``G - T`` is rounded once, so the distance keeps bf16's
+    relative precision of ``G - T`` however close G is to T (float32 features
+    give a float32 computation). The distances are float32.
 
     Parameters
     ----------
@@ -161,22 +163,36 @@ class _GramDistance(torch.autograd.Function):
         # counts: pixels per group; targets: (K, C, C); regions: the target of each group;
         # scales: (G,) 1 / (C * area).
         gathered = _pixel_rows(features)[index]  # (n, C), features' dtype
-        p = gathered * weights[:, None]  # float32: the masked features
-        diff = targets.new_empty(len(counts), *targets.shape[1:])
-        for q, region, scale, out in zip(p.split(counts), regions, scales.tolist(), diff):
-            torch.addmm(targets[region], q.T, q, beta=-1.0, alpha=scale, out=out)
+        p = gathered * weights.to(gathered.dtype)[:, None]
+        # The masked features are rounded to the features' dtype (bf16 under autocast, as the
+        # features themselves are), so the matmuls run at bf16 speed, twice float32's; their
+        # products are exact in the float32 accumulator. Only the result gets rounded,
+        # so the target is split into a part in that dtype, subtracted inside the accumulator,
+        # and a remainder subtracted afterwards: G - T then has the precision of the features'
+        # dtype *relative to G - T*, however close G is to T.
+        # Group by group: a (G, C, C) temporary costs more in fresh-page faults than the
+        # arithmetic on it at deep layers.
+        t_high = targets.to(gathered.dtype)
+        t_low = targets - t_high.to(targets.dtype)
+        diff = t_high.new_empty(len(counts), *targets.shape[1:])
+        dist = targets.new_empty(len(counts))
+        for g, (q, region, scale) in enumerate(zip(p.split(counts), regions, scales.tolist())):
+            torch.addmm(t_high[region], q.T, q, beta=-1.0, alpha=scale, out=diff[g])
+            exact = diff[g].to(targets.dtype) - t_low[region]
+            dist[g] = torch.linalg.vector_norm(exact).square()
+            diff[g] = exact
         ctx.save_for_backward(index, weights, gathered, diff, scales)
         ctx.counts, ctx.shape = counts, features.shape
         ctx.channels_last = features.is_contiguous(memory_format=torch.channels_last) and features.shape[1] > 1
-        return torch.linalg.vector_norm(diff.flatten(1), dim=1).square()
+        return dist
 
     @staticmethod
     def backward(ctx, d_dist):
         index, weights, gathered, diff, scales = ctx.saved_tensors
         # With P = w * X (X the gathered rows, w their mask values):
         # d/dX ||s P^T P - T||^2 = 4 s w^2 X (s P^T P - T), as the difference is symmetric.
-        # In the features' dtype: under autocast the gradient is rounded to bf16 anyway.
-        diff = diff.to(gathered.dtype)
+        # In the features' dtype (diff was saved in it): under autocast the gradient is
+        # rounded to bf16 anyway.
         grad = torch.empty_like(gathered)
         for x, d, out in zip(gathered.split(ctx.counts), diff, grad.split(ctx.counts)):
             torch.mm(x, d, out=out)

@@ -128,10 +128,29 @@ def test_bf16_distance_is_float32_and_gradient_keeps_dtype_and_layout(layout):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         d = region_gram_distance(f, m, targets, valid)
     assert d.dtype == torch.float32
-    torch.testing.assert_close(d, _dense_distance(f.detach().float(), m, targets))
+    # The Grams are bf16 products summed in float32, and G - T is rounded to bf16 once.
+    torch.testing.assert_close(d, _dense_distance(f.detach().float(), m, targets), rtol=1e-2, atol=0)
     d.sum().backward()
     assert f.grad.dtype == torch.bfloat16
     assert f.grad.is_contiguous(memory_format=layout)
+
+
+def test_bf16_distance_keeps_its_precision_when_the_gram_nears_the_target():
+    # Rounding the Gram to bf16 before subtracting would lose ~2^-9 of G, far more than
+    # G - T here; the split target keeps the error relative to G - T itself.
+    torch.manual_seed(0)
+    f = torch.rand(1, 16, 8, 8).bfloat16()
+    m = torch.zeros(1, 2, 8, 8)
+    m[:, 0, :5] = 1
+    m[:, 1, 5:] = 1
+    exact = _dense_distance(f.double(), m.double(), torch.zeros(2, 16, 16, dtype=torch.float64))  # ||G||^2
+    grams = torch.stack([(f.double() * m[:, r:r + 1]).flatten(2)[0] @ (f.double() * m[:, r:r + 1]).flatten(2)[0].T
+                         / (16 * m[:, r].sum()) for r in range(2)])
+    targets = (grams * (1 + 1e-3 * torch.randn_like(grams))).float()
+    want = _dense_distance(f.double(), m.double(), targets.double())
+    assert (want < 1e-4 * exact).all()  # G is within 1% of T
+    d = region_gram_distance(f, m, targets, torch.ones(1, 2, dtype=torch.bool))
+    torch.testing.assert_close(d.double(), want, rtol=1e-2, atol=0)
 
 
 def test_distance_refuses_targets_of_the_wrong_shape():
