@@ -45,7 +45,6 @@ regions_option = click.option(
 )
 norm_option = click.option(
     "--norm", type=click.Choice(NORMS), default=None,
-    help="Generator normalization [default: instance, the paper's]. region: per-region statistics; "
-    "in long runs (thousands of steps) it reaches a given quality in about a third of the steps, "
-    "but early on it leaves regions grey with bright outlines.",
+    help="Generator normalization [default: region: instance norm with per-region statistics, "
+    "scale and shift]. instance: the paper's (cheaper steps, lower quality per step); batch: for comparison.",
 )

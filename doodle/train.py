@@ -235,11 +235,16 @@ def train(
     # Model and optimizer, fresh or from the checkpoint.
     torch.manual_seed(config.seed)
     model = DoodleGenerator.from_config({**config.generator, "k": k})
+    model.init_region_colors(style_image[0], one_hot(style.labels, k)[0])
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     start = 0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except ValueError:
+            raise ValueError(f"{out / 'checkpoint.pt'} holds optimizer state for another generator (written by doodle "
+                             f"{ckpt.get('version', '?')}); resume it with that version or start a new run") from None
         start = int(ckpt["step"])
         say(f"resuming {out} at step {start}")
     full_config = config.to_dict() | {"k": k, "generator": model.to_config()}

@@ -181,3 +181,40 @@ def test_without_noise_the_seed_does_not_matter():
     masks = masks_from_labels(two_region_labels(10, 10), 2)
     with torch.no_grad():
         assert torch.equal(g(masks, noise_seed=0), g(masks, noise_seed=1))
+
+
+def test_region_colors_paint_each_region_when_the_trunk_is_silent():
+    g = DoodleGenerator(k=2, scales=2, width=2)
+    with torch.no_grad():
+        g.to_rgb.weight.zero_()
+        g.to_rgb.bias.zero_()
+    image = torch.tensor([[[0.1, 0.9]], [[0.5, 0.3]], [[0.8, 0.2]]])  # (3, 1, 2): one colour per region
+    g.init_region_colors(image, torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]))
+    masks = torch.zeros(1, 2, 3, 5)
+    masks[:, 0, :, :2] = 1
+    masks[:, 1, :, 2:] = 1
+    out = g(masks, noise_seed=0)[0]
+    torch.testing.assert_close(out[:, :, :2], image[:, :, :1].expand(3, 3, 2))
+    torch.testing.assert_close(out[:, :, 2:], image[:, :, 1:].expand(3, 3, 3))
+
+
+def test_region_missing_from_the_style_starts_grey():
+    g = DoodleGenerator(k=3, scales=2, width=2)
+    g.init_region_colors(torch.ones(3, 2, 2), torch.stack([torch.ones(2, 2), torch.zeros(2, 2), torch.zeros(2, 2)]))
+    torch.testing.assert_close(torch.sigmoid(g.region_color[1:]), torch.full((2, 3), 0.5))
+    assert torch.isfinite(g.region_color).all()
+
+
+def test_init_region_colors_refuses_masks_of_another_k():
+    with pytest.raises(ValueError, match=r"\(2, H, W\) masks"):
+        DoodleGenerator(k=2, scales=2, width=2).init_region_colors(torch.ones(3, 4, 4), torch.ones(3, 4, 4))
+
+
+def test_weights_from_before_region_colors_load_with_zero_colors():
+    g = DoodleGenerator(k=2, scales=2, width=2)
+    old = {name: value for name, value in g.state_dict().items() if name != "region_color"}
+    fresh = DoodleGenerator(k=2, scales=2, width=2)
+    with torch.no_grad():
+        fresh.region_color.fill_(3.0)
+    fresh.load_state_dict(old)
+    assert (fresh.region_color == 0).all()

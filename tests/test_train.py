@@ -65,6 +65,14 @@ def test_run_folder_contents(tiny_style, tmp_path):
     assert not [p for p in out.rglob(".tmp-*")]
 
 
+def test_a_fresh_run_starts_every_region_at_its_style_colour(tiny_style, tmp_path):
+    cfg = config(tiny_style, tmp_path / "run", steps=1, lr=1e-6)
+    model = train(cfg, progress=False, log=lambda _m: None)
+    style = load_style(cfg.style, cfg.style_map, size=32, log=lambda _m: None)
+    means = torch.tensor(np.stack([style.image[style.labels == r].mean(0) for r in range(3)]))
+    torch.testing.assert_close(torch.sigmoid(model.region_color.detach()), means, atol=1e-3, rtol=0)
+
+
 def test_resume_continues_exactly(tiny_style, tmp_path):
     full = train(config(tiny_style, tmp_path / "full"), progress=False, log=lambda _m: None)
     half = tmp_path / "half"
@@ -76,6 +84,19 @@ def test_resume_continues_exactly(tiny_style, tmp_path):
     assert a[0]["step"] == b[0]["step"] == 4
     torch.testing.assert_close(a[0]["exp_avg_sq"], b[0]["exp_avg_sq"], rtol=0, atol=0)
     assert [json.loads(x)["step"] for x in (half / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_resuming_a_run_from_before_region_colors_is_refused_in_one_line(tiny_style, tmp_path):
+    out = tmp_path / "run"
+    train(config(tiny_style, out, steps=2), progress=False, log=lambda _m: None)
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    del ckpt["model"]["region_color"]  # the last parameter, as an older doodle wrote it
+    group = ckpt["optimizer"]["param_groups"][0]
+    del ckpt["optimizer"]["state"][group["params"].pop()]
+    torch.save(ckpt, out / "checkpoint.pt")
+    with pytest.raises(ValueError, match="optimizer state for another generator") as err:
+        train(TrainConfig.from_run(out, steps=4), resume=True, progress=False, log=lambda _m: None)
+    assert "\n" not in str(err.value)
 
 
 def test_refuses_non_empty_run_folder_and_resume_without_checkpoint(tiny_style, tmp_path):
