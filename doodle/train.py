@@ -226,8 +226,9 @@ def train(
     say(f"style: {k} regions, palette {', '.join('#%02x%02x%02x' % tuple(c) for c in style.palette)}; "
         f"precision {precision}; {world} process(es)")
     style_image = torch.from_numpy(style.image).permute(2, 0, 1)[None].float()
+    style_masks = one_hot(style.labels, k)
     loss_fn = RegionStyleLoss(
-        net, style_image, one_hot(style.labels, k),
+        net, style_image, style_masks,
         layers=config.style_layers, layer_weights=config.layer_weights,
         style_weight=config.style_weight, tv_weight=config.tv_weight,
     )
@@ -235,7 +236,7 @@ def train(
     # Model and optimizer, fresh or from the checkpoint.
     torch.manual_seed(config.seed)
     model = DoodleGenerator.from_config({**config.generator, "k": k})
-    model.init_region_colors(style_image[0], one_hot(style.labels, k)[0])
+    model.init_region_colors(style_image[0], style_masks[0])
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     start = 0
     if ckpt is not None:
