@@ -173,14 +173,17 @@ class _GramDistance(torch.autograd.Function):
         # Group by group: a (G, C, C) temporary costs more in fresh-page faults than the
         # arithmetic on it at deep layers.
         t_high = targets.to(gathered.dtype)
-        t_low = targets - t_high.to(targets.dtype)
+        # None when the features are as precise as the targets (fp32 doodle optimize).
+        t_low = targets - t_high.to(targets.dtype) if t_high.dtype != targets.dtype else None
         diff = t_high.new_empty(len(counts), *targets.shape[1:])
         dist = targets.new_empty(len(counts))
         for g, (q, region, scale) in enumerate(zip(p.split(counts), regions, scales.tolist())):
             torch.addmm(t_high[region], q.T, q, beta=-1.0, alpha=scale, out=diff[g])
-            exact = diff[g].to(targets.dtype) - t_low[region]
+            exact = diff[g]
+            if t_low is not None:
+                exact = exact.to(targets.dtype) - t_low[region]
+                diff[g] = exact
             dist[g] = torch.linalg.vector_norm(exact).square()
-            diff[g] = exact
         ctx.save_for_backward(index, weights, gathered, diff, scales)
         ctx.counts, ctx.shape = counts, features.shape
         ctx.channels_last = features.is_contiguous(memory_format=torch.channels_last) and features.shape[1] > 1
