@@ -6,6 +6,7 @@ import click
 
 from maskgen.clitools import FriendlyGroup
 from doodle import __version__
+from doodle.allocator import reuse_freed_memory
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,6 +14,7 @@ from doodle import __version__
 def main() -> None:
     """Semantic style transfer: region Gram losses, L-BFGS doodles and
     feed-forward doodle generators trained on random masks."""
+    reuse_freed_memory()
 
 
 # Sub-commands live in their own modules and register themselves here.

@@ -48,3 +48,8 @@ norm_option = click.option(
     help="Generator normalization [default: region: instance norm with per-region statistics, "
     "scale and shift]. instance: the paper's (cheaper steps, lower quality per step); batch: for comparison.",
 )
+default_malloc_option = click.option(
+    "--default-malloc", is_flag=True,
+    help="Leave glibc's allocator at its defaults (a fresh mmap for every large tensor) instead of "
+    "reusing freed memory (doodle.allocator): for timing what the setting gains.",
+)

@@ -28,7 +28,8 @@ from pathlib import Path
 import click
 import torch
 
-from doodle.cli_options import norm_option
+from doodle.allocator import reuse_freed_memory
+from doodle.cli_options import default_malloc_option, norm_option
 from doodle.evaluate import median_seconds
 from doodle.generator import DoodleGenerator
 from doodle.optimize import OptimizeSettings, optimize_doodle
@@ -67,16 +68,18 @@ def _ints(text: str) -> list[int]:
               show_default=True)
 @click.option("--regions", type=click.IntRange(min=1), default=4, show_default=True)
 @norm_option
+@default_malloc_option
 def main(sizes, optimize_sizes, iterations, time_iterations, repeats, precision, loss_net, threads, map_path, style,
-         style_map, regions, norm) -> None:
+         style_map, regions, norm, default_malloc) -> None:
     """Time `doodle render` against `doodle optimize` on one map (2016 claim: >= 500x faster)."""
     torch.set_num_threads(threads)
+    heap_reuse = not default_malloc and reuse_freed_memory()
     sizes, optimize_sizes = _ints(sizes), _ints(optimize_sizes)
     ran = iterations if time_iterations is None else min(time_iterations, iterations)
     exemplar = load_style(style, style_map, regions=regions, log=lambda _msg: None)
     model = DoodleGenerator.from_config({"k": exemplar.k} | ({} if norm is None else {"norm": norm})).eval()
     net = load_loss_net(loss_net, layers=DEFAULT_STYLE_LAYERS, log=lambda _msg: None)
-    click.echo(f"torch {torch.__version__}, {threads} thread(s), "
+    click.echo(f"torch {torch.__version__}, {threads} thread(s), freed memory reused: {heap_reuse}, "
                f"precision {precision} -> {resolve_precision(precision)}; "
                f"generator {model.to_config()}; optimize: L-BFGS {iterations} iterations, {net.net_id}; map {map_path}")
     header = f"{'size':>5} {'map':>9} {'render ms':>10} {'optimize s':>11} {'speed-up':>9}"

@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 
 import maskgen
-from doodle.cli_options import norm_option
+from doodle.allocator import reuse_freed_memory
+from doodle.cli_options import default_malloc_option, norm_option
 from doodle.evaluate import median_seconds
 from doodle.generator import DoodleGenerator
 from doodle.loss import RegionStyleLoss
@@ -132,10 +133,12 @@ def _ints(text: str) -> list[int]:
 @click.option("--width", type=click.IntRange(min=1), default=None,
               help="Generator width (channels per scale) [default: the generator's].")
 @norm_option
+@default_malloc_option
 def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, style_map, regions, width,
-         norm) -> None:
+         norm, default_malloc) -> None:
     """Time a doodle training step against VGG forward+backward (target: ratio <= 1.3)."""
     torch.set_num_threads(threads)
+    heap_reuse = not default_malloc and reuse_freed_memory()
     sizes = _ints(sizes)
     if not sizes:
         raise click.BadParameter("give at least one size, e.g. 128,256", param_hint="--sizes")
@@ -150,7 +153,8 @@ def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, st
                        generator=overrides)
     net = load_loss_net(loss_net, layers=base.style_layers, log=lambda _msg: None)
     generator = DoodleGenerator.from_config({**base.generator, "k": regions}).to_config()
-    click.echo(f"torch {torch.__version__}, {threads} thread(s), native bf16: {native_bf16}; loss net {net.net_id} "
+    click.echo(f"torch {torch.__version__}, {threads} thread(s), freed memory reused: {heap_reuse}, "
+               f"native bf16: {native_bf16}; loss net {net.net_id} "
                f"to {net.layer_names[-1]}; generator {generator}; "
                f"batch {batch}; median of {repeats} after {warmup} warm-up")
     header = (f"{'size':>5} {'prec':>5} {'vgg f+b ms':>11} {'loss ms':>8} {'step ms':>9} {'ratio':>6} {'steps/s':>8} "
