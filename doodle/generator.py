@@ -148,8 +148,8 @@ class DoodleGenerator(nn.Module):
     Notes
     -----
     The defaults (5 scales, width 8: 40 channels at full resolution, 76k
-    parameters for k=4) render a 512x512 doodle in about 0.67 s with bf16
-    autocast on a 2-core AVX512-BF16 CPU (0.27 s with ``norm="instance"``).
+    parameters for k=4) render a 512x512 doodle in about 0.4 s with bf16
+    autocast on a 2-core AVX512-BF16 CPU (0.18 s with ``norm="instance"``).
 
     Region and instance norms couple pixels through per-region or per-image
     statistics, so at random initialization part of the effect of a mask edit
@@ -242,6 +242,13 @@ class DoodleGenerator(nn.Module):
         return cls(**config)
 
     @property
+    def _memory_format(self) -> torch.memory_format:
+        # Channels-last runs the convolutions up to 2x faster on CPU; the region norm
+        # works on channels-last features in place, PyTorch's instance and batch
+        # norms are 3-30x slower on them.
+        return torch.channels_last if self.norm == "region" else torch.contiguous_format
+
+    @property
     def multiple(self) -> int:
         """Side lengths are padded internally to a multiple of this."""
         return 2 ** (self.scales - 1)
@@ -301,7 +308,7 @@ class DoodleGenerator(nn.Module):
                 dtype=dtype,
                 device=generator.device if generator is not None else masks.device,
             ).to(masks.device)
-            inputs.append(torch.cat([p, noise], dim=1))
+            inputs.append(torch.cat([p, noise], dim=1).contiguous(memory_format=self._memory_format))
 
         out = self.branches[-1](inputs[-1], pooled[-1])
         for s in range(self.scales - 2, -1, -1):

@@ -2,8 +2,64 @@
 
 from __future__ import annotations
 
+import numba
 import torch
 from torch import nn
+
+from doodle.region_kernels import region_affine, region_sums
+
+
+def _use_torch_threads() -> None:
+    # numba would start one thread per core; several training processes on one
+    # machine each set torch's thread count to their share, so follow it.
+    numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+
+
+class _OneHotRegionNorm(torch.autograd.Function):
+    """Region instance norm of one-hot masks on the CPU, with a hand-written backward.
+
+    Each pixel belongs to one region, so the normalization and affine fold into
+    one scale and shift per region: the forward is one pass for the region sums
+    and one for the per-pixel affine (:mod:`doodle.region_kernels`), and it
+    keeps only its input. The backward is the same two passes. All tensors are
+    float32: x (B, P, C) pixel-major and contiguous, labels (B, P) int32,
+    area (B, K, 1) pixels per region, weight and bias (K, C).
+    """
+
+    @staticmethod
+    def forward(ctx, x, labels, area, weight, bias, eps):
+        _use_torch_threads()
+        k = weight.shape[0]
+        sum_x, sum_xx = region_sums(x.numpy(), x.numpy(), labels.numpy(), k)
+        mean = torch.from_numpy(sum_x).float() / area  # (B, K, C)
+        var = torch.from_numpy(sum_xx).float() / area - mean * mean
+        rstd = var.clamp_min(0).add_(eps).rsqrt_()
+        scale = weight * rstd
+        y = torch.empty_like(x)
+        region_affine(x.numpy(), x.numpy(), labels.numpy(), scale.numpy(), torch.zeros_like(scale).numpy(),
+                      (bias - mean * scale).numpy(), y.numpy())
+        ctx.save_for_backward(x, labels, area, weight, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, labels, area, weight, mean, rstd = ctx.saved_tensors
+        _use_torch_threads()
+        grad = grad.contiguous()
+        k = weight.shape[0]
+        # Per region: sum(dy) is the bias gradient, sum(dy * xhat) the weight gradient.
+        sum_g, sum_gx = region_sums(grad.numpy(), x.numpy(), labels.numpy(), k)
+        grad_bias = torch.from_numpy(sum_g).float()  # (B, K, C)
+        grad_weight = (torch.from_numpy(sum_gx).float() - mean * grad_bias) * rstd
+        # dx = a (dy - mean(dy) - xhat mean(dy xhat)) with a = weight * rstd, as
+        # per-region coefficients of dy, x and 1.
+        a = weight * rstd
+        coef_x = -a * rstd * grad_weight / area
+        const = -a * grad_bias / area - coef_x * mean
+        grad_x = torch.empty_like(x)
+        region_affine(grad.numpy(), x.numpy(), labels.numpy(), a.numpy(), coef_x.numpy(), const.numpy(),
+                      grad_x.numpy())
+        return grad_x, None, None, grad_weight.sum(0), grad_bias.sum(0), None
 
 
 class RegionInstanceNorm(nn.Module):
@@ -68,24 +124,22 @@ class RegionInstanceNorm(nn.Module):
         # region made the generator's convolutions several times slower on
         # CPU in our profiles (torch 2.13).
         with torch.autocast(device_type=x.device.type, enabled=False, cache_enabled=False):
-            xf = x.float().reshape(b, c, h * w)
+            # Pixel-major (B, P, C): a view of channels-last features, as the generator's are.
+            xp = x.float().permute(0, 2, 3, 1).reshape(b, h * w, c)
             m = mask.float().reshape(b, -1, h * w)
-            area = m.sum(-1, keepdim=True).clamp_min(1e-6)  # (B, K, 1)
-            mean = torch.bmm(m, xf.transpose(1, 2)) / area  # (B, K, C)
-            var = (torch.bmm(m, (xf * xf).transpose(1, 2)) / area - mean * mean).clamp_min(0)
-            weight = self.weight.float().expand(b, -1, -1)
-            bias = self.bias.float().expand(b, -1, -1)
-            # (A host sync on GPUs; cheap next to the matmuls on CPU.)
-            if bool(((m == 0) | (m == 1)).all()):
-                # One region per pixel: the normalization and affine fold into
-                # one scale and shift per region, spread by a single matmul.
-                scale_k = weight * (var + self.eps).rsqrt()
-                table = torch.cat([scale_k, bias - mean * scale_k], dim=2)  # (B, K, 2C)
-                scale, shift = torch.bmm(table.transpose(1, 2), m).split(c, dim=1)
-                y = torch.addcmul(shift, xf, scale)
+            if x.device.type == "cpu" and bool(((m == 0) | (m == 1)).all()):
+                area = m.sum(-1, keepdim=True).clamp_min(1e-6)
+                y = _OneHotRegionNorm.apply(xp.contiguous(), m.argmax(1).int(), area, self.weight.float(),
+                                            self.bias.float(), self.eps)
             else:
+                area = m.sum(-1, keepdim=True).clamp_min(1e-6)  # (B, K, 1)
+                mean = torch.bmm(m, xp) / area  # (B, K, C)
+                var = (torch.bmm(m, xp * xp) / area - mean * mean).clamp_min(0)
+                weight = self.weight.float().expand(b, -1, -1)
+                bias = self.bias.float().expand(b, -1, -1)
+                # Soft masks mix the regions' statistics and affine parameters per pixel.
                 table = torch.cat([mean, var, weight, bias], dim=2)  # (B, K, 4C)
-                mean_px, var_px, weight_px, bias_px = torch.bmm(table.transpose(1, 2), m).split(c, dim=1)
+                mean_px, var_px, weight_px, bias_px = torch.bmm(m.transpose(1, 2), table).split(c, dim=2)
                 scale = weight_px * (var_px + self.eps).rsqrt()
-                y = torch.addcmul(bias_px - mean_px * scale, xf, scale)
-        return y.reshape(b, c, h, w).to(x.dtype)
+                y = torch.addcmul(bias_px - mean_px * scale, xp, scale)
+        return y.reshape(b, h, w, c).permute(0, 3, 1, 2).to(x.dtype)

@@ -91,3 +91,36 @@ def test_gradients_reach_present_regions_only():
     assert x.grad.abs().sum() > 0
     assert (norm.weight.grad[:2].abs() > 0).all()
     assert (norm.weight.grad[2] == 0).all()
+
+
+def _region_norm_by_formula(x, mask, weight, bias, eps):
+    """Per-region instance norm written out region by region, for one-hot masks."""
+    y = torch.zeros_like(x)
+    for k in range(mask.shape[1]):
+        sel = mask[:, k:k + 1]
+        area = sel.sum((2, 3), keepdim=True).clamp_min(1e-6)
+        mean = (x * sel).sum((2, 3), keepdim=True) / area
+        var = ((x - mean) ** 2 * sel).sum((2, 3), keepdim=True) / area
+        y = y + sel * ((x - mean) / (var + eps).sqrt() * weight[k, :, None, None] + bias[k, :, None, None])
+    return y
+
+
+def test_one_hot_masks_match_the_formula_forward_and_backward():
+    # One-hot masks take a hand-written backward; it must agree with autograd.
+    torch.manual_seed(0)
+    norm = RegionInstanceNorm(channels=3, k=3)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = (torch.randn(2, 3, 4, 6) * 3 + 1).requires_grad_()
+    mask = torch.cat([halves_mask(2, 4, 6), torch.zeros(2, 1, 4, 6)], dim=1)  # region 2 absent
+    upstream = torch.randn(2, 3, 4, 6)
+    (norm(x, mask) * upstream).sum().backward()
+    got = (norm(x, mask).detach(), x.grad, norm.weight.grad, norm.bias.grad)
+    x.grad = None
+    xd, wd, bd = (t.detach().double().requires_grad_() for t in (x, norm.weight, norm.bias))
+    y = _region_norm_by_formula(xd, mask.double(), wd, bd, norm.eps)
+    (y * upstream.double()).sum().backward()
+    for a, b in zip(got, (y.detach(), xd.grad, wd.grad, bd.grad)):
+        torch.testing.assert_close(a, b.float(), rtol=1e-4, atol=1e-4)
+    assert (norm.weight.grad[2] == 0).all() and (norm.bias.grad[2] == 0).all()
