@@ -244,7 +244,7 @@ class DoodleGenerator(nn.Module):
     @property
     def _memory_format(self) -> torch.memory_format:
         # Channels-last runs the convolutions up to 2x faster on CPU; the region norm
-        # works on channels-last features in place, PyTorch's instance and batch
+        # reads channels-last features without a copy; PyTorch's instance and batch
         # norms are 3-30x slower on them.
         return torch.channels_last if self.norm == "region" else torch.contiguous_format
 

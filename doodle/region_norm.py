@@ -127,12 +127,11 @@ class RegionInstanceNorm(nn.Module):
             # Pixel-major (B, P, C): a view of channels-last features, as the generator's are.
             xp = x.float().permute(0, 2, 3, 1).reshape(b, h * w, c)
             m = mask.float().reshape(b, -1, h * w)
+            area = m.sum(-1, keepdim=True).clamp_min(1e-6)  # (B, K, 1)
             if x.device.type == "cpu" and bool(((m == 0) | (m == 1)).all()):
-                area = m.sum(-1, keepdim=True).clamp_min(1e-6)
                 y = _OneHotRegionNorm.apply(xp.contiguous(), m.argmax(1).int(), area, self.weight.float(),
                                             self.bias.float(), self.eps)
             else:
-                area = m.sum(-1, keepdim=True).clamp_min(1e-6)  # (B, K, 1)
                 mean = torch.bmm(m, xp) / area  # (B, K, C)
                 var = (torch.bmm(m, xp * xp) / area - mean * mean).clamp_min(0)
                 weight = self.weight.float().expand(b, -1, -1)
