@@ -148,8 +148,8 @@ class DoodleGenerator(nn.Module):
     Notes
     -----
     The defaults (5 scales, width 8: 40 channels at full resolution, 76k
-    parameters for k=4) render a 512x512 doodle in about 0.4 s with bf16
-    autocast on a 2-core AVX512-BF16 CPU (0.18 s with ``norm="instance"``).
+    parameters for k=4) render a 512x512 doodle in about 0.14 s with bf16
+    autocast on a 2-core AVX512-BF16 CPU (0.16 s with ``norm="instance"``).
 
     Region and instance norms couple pixels through per-region or per-image
     statistics, so at random initialization part of the effect of a mask edit

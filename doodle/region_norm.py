@@ -6,7 +6,8 @@ import numba
 import torch
 from torch import nn
 
-from doodle.region_kernels import region_affine, region_sums
+from doodle.region_kernels import (region_moments, region_norm_backward_input, region_norm_backward_sums,
+                                    region_norm_forward)
 
 
 def _use_torch_threads() -> None:
@@ -15,51 +16,76 @@ def _use_torch_threads() -> None:
     numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 
-class _OneHotRegionNorm(torch.autograd.Function):
-    """Region instance norm of one-hot masks on the CPU, with a hand-written backward.
+def _pixels(t: torch.Tensor):
+    """Numpy view (B, P, C) of channels-last (B, C, H, W) features: float32 as is, bfloat16 as its int16 bits."""
+    rows = t.permute(0, 2, 3, 1).reshape(t.shape[0], -1, t.shape[1])
+    return rows.view(torch.int16).numpy() if t.dtype == torch.bfloat16 else rows.numpy()
 
-    Each pixel belongs to one region, so the normalization and affine fold into
-    one scale and shift per region: the forward is one pass for the region sums
-    and one for the per-pixel affine (:mod:`doodle.region_kernels`), and it
-    keeps only its input. The backward is the same two passes. All tensors are
-    float32: x (B, P, C) pixel-major and contiguous, labels (B, P) int32,
-    area (B, K, 1) pixels per region, weight and bias (K, C).
+
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+class _RegionNormKernels(torch.autograd.Function):
+    """Region instance norm on the CPU over numba kernels, with a hand-written backward.
+
+    Forward: one pass for the regions' mask-weighted sums, one for the per-pixel
+    normalization (:mod:`doodle.region_kernels`); it keeps only its input and a
+    (B, K, 4, C) table of the regions' statistics and affine parameters.
+    Backward: one pass for per-region sums of the upstream gradient, one for the
+    input gradient. Features x (B, C, H, W) are float32 or bfloat16, read as
+    channels-last (pixel-major) rows; the output and the input gradient are
+    channels-last tensors of x's dtype, never views (autograd would send
+    in-place ops on a view of them, like the LeakyReLU after the norm, down a
+    slow copy path). Statistics and arithmetic are float32, as are masks
+    (B, K, P) contiguous, area (B, K, 1) mask weight per region, and weight and
+    bias (K, C).
     """
 
     @staticmethod
-    def forward(ctx, x, labels, area, weight, bias, eps):
+    def forward(ctx, x, masks, area, weight, bias, eps):
         _use_torch_threads()
-        k = weight.shape[0]
-        sum_x, sum_xx = region_sums(x.numpy(), x.numpy(), labels.numpy(), k)
-        mean = torch.from_numpy(sum_x).float() / area  # (B, K, C)
-        var = torch.from_numpy(sum_xx).float() / area - mean * mean
-        rstd = var.clamp_min(0).add_(eps).rsqrt_()
-        scale = weight * rstd
+        x = _channels_last(x)
+        moments = torch.from_numpy(region_moments(_pixels(x), masks.numpy())).float() / area[:, None]
+        mean = moments[:, 0]  # (B, K, C)
+        var = (moments[:, 1] - mean * mean).clamp_min(0)
+        table = torch.stack([mean, var, weight.expand_as(mean), bias.expand_as(mean)], dim=2)  # (B, K, 4, C)
         y = torch.empty_like(x)
-        region_affine(x.numpy(), x.numpy(), labels.numpy(), scale.numpy(), torch.zeros_like(scale).numpy(),
-                      (bias - mean * scale).numpy(), y.numpy())
-        ctx.save_for_backward(x, labels, area, weight, mean, rstd)
+        region_norm_forward(_pixels(x), masks.numpy(), table.numpy(), eps, _pixels(y))
+        ctx.save_for_backward(x, masks, area, table)
+        ctx.eps = eps
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        x, labels, area, weight, mean, rstd = ctx.saved_tensors
+        x, masks, area, table = ctx.saved_tensors
         _use_torch_threads()
-        grad = grad.contiguous()
-        k = weight.shape[0]
-        # Per region: sum(dy) is the bias gradient, sum(dy * xhat) the weight gradient.
-        sum_g, sum_gx = region_sums(grad.numpy(), x.numpy(), labels.numpy(), k)
-        grad_bias = torch.from_numpy(sum_g).float()  # (B, K, C)
-        grad_weight = (torch.from_numpy(sum_gx).float() - mean * grad_bias) * rstd
-        # dx = a (dy - mean(dy) - xhat mean(dy xhat)) with a = weight * rstd, as
-        # per-region coefficients of dy, x and 1.
-        a = weight * rstd
-        coef_x = -a * rstd * grad_weight / area
-        const = -a * grad_bias / area - coef_x * mean
+        grad = _channels_last(grad.to(x.dtype))
+        sums = torch.from_numpy(
+            region_norm_backward_sums(_pixels(grad), _pixels(x), masks.numpy(), table.numpy(), ctx.eps)
+        ).float()
+        grad_bias, grad_weight = sums[:, 0], sums[:, 1]  # (B, K, C)
+        # Gradients of the regions' means and variances; var = E[x^2] - mean^2 makes
+        # both linear in x: dx += m_k (coef_1 + coef_x x) for every region k.
+        grad_mean, grad_var = -sums[:, 2], -0.5 * sums[:, 3]
+        coef = torch.stack([grad_mean - 2 * table[:, :, 0] * grad_var, 2 * grad_var], dim=1) / area[:, None]
         grad_x = torch.empty_like(x)
-        region_affine(grad.numpy(), x.numpy(), labels.numpy(), a.numpy(), coef_x.numpy(), const.numpy(),
-                      grad_x.numpy())
+        region_norm_backward_input(_pixels(grad), _pixels(x), masks.numpy(), table.numpy(), coef.numpy(), ctx.eps,
+                                   _pixels(grad_x))
         return grad_x, None, None, grad_weight.sum(0), grad_bias.sum(0), None
+
+
+def region_norm_formula(x: torch.Tensor, masks: torch.Tensor, area: torch.Tensor, weight: torch.Tensor,
+                        bias: torch.Tensor, eps: float) -> torch.Tensor:
+    """The region norm as tensor operations (autograd, any device); same arguments as the kernels."""
+    b, c = x.shape[0], x.shape[2]
+    mean = torch.bmm(masks, x) / area  # (B, K, C)
+    var = (torch.bmm(masks, x * x) / area - mean * mean).clamp_min(0)
+    # Soft masks mix the regions' statistics and affine parameters per pixel.
+    table = torch.cat([mean, var, weight.expand(b, -1, -1), bias.expand(b, -1, -1)], dim=2)  # (B, K, 4C)
+    mean_px, var_px, weight_px, bias_px = torch.bmm(masks.transpose(1, 2), table).split(c, dim=2)
+    scale = weight_px * (var_px + eps).rsqrt()
+    return torch.addcmul(bias_px - mean_px * scale, x, scale)
 
 
 class RegionInstanceNorm(nn.Module):
@@ -124,21 +150,13 @@ class RegionInstanceNorm(nn.Module):
         # region made the generator's convolutions several times slower on
         # CPU in our profiles (torch 2.13).
         with torch.autocast(device_type=x.device.type, enabled=False, cache_enabled=False):
-            # Pixel-major (B, P, C): a view of channels-last features, as the generator's are.
-            xp = x.float().permute(0, 2, 3, 1).reshape(b, h * w, c)
             m = mask.float().reshape(b, -1, h * w)
             area = m.sum(-1, keepdim=True).clamp_min(1e-6)  # (B, K, 1)
-            if x.device.type == "cpu" and bool(((m == 0) | (m == 1)).all()):
-                y = _OneHotRegionNorm.apply(xp.contiguous(), m.argmax(1).int(), area, self.weight.float(),
-                                            self.bias.float(), self.eps)
-            else:
-                mean = torch.bmm(m, xp) / area  # (B, K, C)
-                var = (torch.bmm(m, xp * xp) / area - mean * mean).clamp_min(0)
-                weight = self.weight.float().expand(b, -1, -1)
-                bias = self.bias.float().expand(b, -1, -1)
-                # Soft masks mix the regions' statistics and affine parameters per pixel.
-                table = torch.cat([mean, var, weight, bias], dim=2)  # (B, K, 4C)
-                mean_px, var_px, weight_px, bias_px = torch.bmm(m.transpose(1, 2), table).split(c, dim=2)
-                scale = weight_px * (var_px + self.eps).rsqrt()
-                y = torch.addcmul(bias_px - mean_px * scale, xp, scale)
+            if x.device.type == "cpu":
+                # The kernels read and write bf16 themselves: no float32 copies of the features.
+                y = _RegionNormKernels.apply(x if x.dtype in (torch.float32, torch.bfloat16) else x.float(),
+                                             m.contiguous(), area, self.weight.float(), self.bias.float(), self.eps)
+                return y.to(x.dtype)
+            xp = x.float().permute(0, 2, 3, 1).reshape(b, h * w, c)  # pixel-major (B, P, C)
+            y = region_norm_formula(xp, m, area, self.weight.float(), self.bias.float(), self.eps)
         return y.reshape(b, h, w, c).permute(0, 3, 1, 2).to(x.dtype)

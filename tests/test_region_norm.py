@@ -1,8 +1,9 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from doodle.region_norm import RegionInstanceNorm
+from doodle.region_norm import RegionInstanceNorm, region_norm_formula
 
 
 def halves_mask(b: int, h: int, w: int) -> torch.Tensor:
@@ -105,22 +106,73 @@ def _region_norm_by_formula(x, mask, weight, bias, eps):
     return y
 
 
-def test_one_hot_masks_match_the_formula_forward_and_backward():
-    # One-hot masks take a hand-written backward; it must agree with autograd.
+def _random_norm(channels, k):
     torch.manual_seed(0)
-    norm = RegionInstanceNorm(channels=3, k=3)
+    norm = RegionInstanceNorm(channels=channels, k=k)
     with torch.no_grad():
         norm.weight.normal_()
         norm.bias.normal_()
-    x = (torch.randn(2, 3, 4, 6) * 3 + 1).requires_grad_()
+    return norm
+
+
+def _grads(norm, x, mask, upstream):
+    """Output, and gradients of sum(output * upstream) for x, weight and bias."""
+    x = x.detach().requires_grad_()
+    norm.zero_grad()
+    y = norm(x, mask)
+    (y.float() * upstream).sum().backward()
+    return y.detach(), x.grad, norm.weight.grad.clone(), norm.bias.grad.clone()
+
+
+def test_one_hot_masks_match_the_formula_forward_and_backward():
+    # The CPU kernels have a hand-written backward; it must agree with autograd.
+    norm = _random_norm(3, 3)
+    x = torch.randn(2, 3, 4, 6) * 3 + 1
     mask = torch.cat([halves_mask(2, 4, 6), torch.zeros(2, 1, 4, 6)], dim=1)  # region 2 absent
     upstream = torch.randn(2, 3, 4, 6)
-    (norm(x, mask) * upstream).sum().backward()
-    got = (norm(x, mask).detach(), x.grad, norm.weight.grad, norm.bias.grad)
-    x.grad = None
+    got = _grads(norm, x, mask, upstream)
     xd, wd, bd = (t.detach().double().requires_grad_() for t in (x, norm.weight, norm.bias))
     y = _region_norm_by_formula(xd, mask.double(), wd, bd, norm.eps)
     (y * upstream.double()).sum().backward()
     for a, b in zip(got, (y.detach(), xd.grad, wd.grad, bd.grad)):
         torch.testing.assert_close(a, b.float(), rtol=1e-4, atol=1e-4)
-    assert (norm.weight.grad[2] == 0).all() and (norm.bias.grad[2] == 0).all()
+    assert (got[2][2] == 0).all() and (got[3][2] == 0).all()
+
+
+def test_soft_masks_match_the_tensor_formula_forward_and_backward():
+    # Average-pooled one-hot masks, as the generator's coarse scales see them:
+    # the kernels mix the regions' parameters at the soft pixels.
+    norm = _random_norm(4, 3)
+    labels = torch.randint(0, 3, (2, 12, 10))
+    mask = F.avg_pool2d(F.one_hot(labels, 3).permute(0, 3, 1, 2).float(), 2)  # (2, 3, 6, 5)
+    assert ((mask > 0) & (mask < 1)).any() and (mask == 1).any()
+    x = torch.randn(2, 4, 6, 5) * 2 - 1
+    upstream = torch.randn(2, 4, 6, 5)
+    got = _grads(norm, x, mask, upstream)
+    xd, wd, bd = (t.detach().double().requires_grad_() for t in (x, norm.weight, norm.bias))
+    m = mask.double().reshape(2, 3, 30)
+    y = region_norm_formula(xd.permute(0, 2, 3, 1).reshape(2, 30, 4), m, m.sum(-1, keepdim=True), wd, bd, norm.eps)
+    y = y.reshape(2, 6, 5, 4).permute(0, 3, 1, 2)
+    (y * upstream.double()).sum().backward()
+    for a, b in zip(got, (y.detach(), xd.grad, wd.grad, bd.grad)):
+        torch.testing.assert_close(a, b.float(), rtol=1e-4, atol=1e-4)
+
+
+def test_bf16_features_stay_bf16_and_agree_with_float32():
+    norm = _random_norm(5, 2)
+    mask = F.avg_pool2d(halves_mask(2, 8, 12), 2)  # one soft column
+    x = (torch.randn(2, 5, 4, 6) * 2).bfloat16().contiguous(memory_format=torch.channels_last)
+    upstream = torch.randn(2, 5, 4, 6)
+    low = _grads(norm, x, mask, upstream)
+    high = _grads(norm, x.float(), mask, upstream)
+    assert low[0].dtype == low[1].dtype == torch.bfloat16
+    for a, b in zip(low, high):
+        torch.testing.assert_close(a.float(), b, rtol=0.02, atol=0.05)
+
+
+def test_output_is_a_fresh_channels_last_tensor():
+    # Not a view: autograd sends in-place ops on views of a Function's output
+    # (the generator's LeakyReLU) down a copy path that was 10x slower.
+    y = RegionInstanceNorm(3, 2)(torch.randn(2, 3, 4, 6).contiguous(memory_format=torch.channels_last),
+                                 halves_mask(2, 4, 6))
+    assert not y._is_view() and y.is_contiguous(memory_format=torch.channels_last)
