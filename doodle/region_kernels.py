@@ -131,6 +131,14 @@ def _combine(part):
     return total
 
 
+@njit(cache=True)
+def _chunk(job, p_count):
+    """Image and pixel range ``[start, stop)`` of parallel job ``job`` (``CHUNKS`` jobs per image)."""
+    step = (p_count + CHUNKS - 1) // CHUNKS
+    chunk = job % CHUNKS
+    return job // CHUNKS, chunk * step, min(p_count, (chunk + 1) * step)
+
+
 @njit(cache=True, parallel=True)
 def region_moments(x, masks):
     """Mask-weighted sums of ``x`` and ``x * x`` per region.
@@ -155,13 +163,11 @@ def region_moments(x, masks):
     """
     b_count, p_count, c_count = x.shape
     k_count = masks.shape[1]
-    step = (p_count + CHUNKS - 1) // CHUNKS
     part = np.zeros((b_count, CHUNKS, 2, k_count, c_count), np.float32)
     for job in prange(b_count * CHUNKS):
-        b = job // CHUNKS
-        chunk = job % CHUNKS
-        acc = part[b, chunk]
-        for p in range(chunk * step, min(p_count, (chunk + 1) * step)):
+        b, start, stop = _chunk(job, p_count)
+        acc = part[b, job % CHUNKS]
+        for p in range(start, stop):
             for k in range(k_count):
                 m = masks[b, k, p]
                 if m != 0.0:
@@ -198,12 +204,10 @@ def region_norm_forward(x, masks, table, eps, out):
     """
     b_count, p_count, c_count = x.shape
     rstd = _rstd(table, eps)
-    step = (p_count + CHUNKS - 1) // CHUNKS
     for job in prange(b_count * CHUNKS):
-        b = job // CHUNKS
-        chunk = job % CHUNKS
+        b, start, stop = _chunk(job, p_count)
         mixed = np.empty((4, c_count), np.float32)
-        for p in range(chunk * step, min(p_count, (chunk + 1) * step)):
+        for p in range(start, stop):
             k = _one_region(masks, b, p)
             if k >= 0:
                 for c in range(c_count):
@@ -242,18 +246,16 @@ def region_norm_backward_sums(grad, x, masks, table, eps):
     b_count, p_count, c_count = x.shape
     k_count = masks.shape[1]
     rstd = _rstd(table, eps)
-    step = (p_count + CHUNKS - 1) // CHUNKS
     # Rows 0-1: sums of g and g * xhat over one-hot pixels, where weight * r is the
     # region's own, so rows 2-3 follow from them at the end; rows 2-5: the four
     # sums over soft pixels.
     part = np.zeros((b_count, CHUNKS, 6, k_count, c_count), np.float32)
     for job in prange(b_count * CHUNKS):
-        b = job // CHUNKS
-        chunk = job % CHUNKS
-        acc = part[b, chunk]
+        b, start, stop = _chunk(job, p_count)
+        acc = part[b, job % CHUNKS]
         mixed = np.empty((4, c_count), np.float32)
         terms = np.empty((4, c_count), np.float32)
-        for p in range(chunk * step, min(p_count, (chunk + 1) * step)):
+        for p in range(start, stop):
             k = _one_region(masks, b, p)
             if k >= 0:
                 for c in range(c_count):
@@ -306,12 +308,10 @@ def region_norm_backward_input(grad, x, masks, table, coef, eps, out):
     b_count, p_count, c_count = x.shape
     k_count = masks.shape[1]
     rstd = _rstd(table, eps)
-    step = (p_count + CHUNKS - 1) // CHUNKS
     for job in prange(b_count * CHUNKS):
-        b = job // CHUNKS
-        chunk = job % CHUNKS
+        b, start, stop = _chunk(job, p_count)
         mixed = np.empty((4, c_count), np.float32)
-        for p in range(chunk * step, min(p_count, (chunk + 1) * step)):
+        for p in range(start, stop):
             k = _one_region(masks, b, p)
             if k >= 0:
                 for c in range(c_count):
