@@ -18,7 +18,8 @@ def _use_torch_threads() -> None:
 
 def _pixels(t: torch.Tensor):
     """Numpy view (B, P, C) of channels-last (B, C, H, W) features: float32 as is, bfloat16 as its int16 bits."""
-    rows = t.permute(0, 2, 3, 1).reshape(t.shape[0], -1, t.shape[1])
+    # view, not reshape: the kernels write outputs through it, so a silent copy would lose them.
+    rows = t.permute(0, 2, 3, 1).view(t.shape[0], -1, t.shape[1])
     return rows.view(torch.int16).numpy() if t.dtype == torch.bfloat16 else rows.numpy()
 
 
@@ -77,7 +78,11 @@ class _RegionNormKernels(torch.autograd.Function):
 
 def region_norm_formula(x: torch.Tensor, masks: torch.Tensor, area: torch.Tensor, weight: torch.Tensor,
                         bias: torch.Tensor, eps: float) -> torch.Tensor:
-    """The region norm as tensor operations (autograd, any device); same arguments as the kernels."""
+    """The region norm as tensor operations (autograd, any device).
+
+    x (B, P, C) pixel-major float features, masks (B, K, P), area (B, K, 1),
+    weight and bias (K, C); returns (B, P, C). The CPU kernels compute the same.
+    """
     b, c = x.shape[0], x.shape[2]
     mean = torch.bmm(masks, x) / area  # (B, K, C)
     var = (torch.bmm(masks, x * x) / area - mean * mean).clamp_min(0)
