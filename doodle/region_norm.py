@@ -47,12 +47,13 @@ class _RegionNormKernels(torch.autograd.Function):
     def forward(ctx, x, masks, area, weight, bias, eps):
         _use_torch_threads()
         x = _channels_last(x)
-        moments = torch.from_numpy(region_moments(_pixels(x), masks.numpy())).float() / area[:, None]
+        x_rows = _pixels(x)
+        moments = torch.from_numpy(region_moments(x_rows, masks.numpy())).float() / area[:, None]
         mean = moments[:, 0]  # (B, K, C)
         var = (moments[:, 1] - mean * mean).clamp_min(0)
         table = torch.stack([mean, var, weight.expand_as(mean), bias.expand_as(mean)], dim=2)  # (B, K, 4, C)
         y = torch.empty_like(x)
-        region_norm_forward(_pixels(x), masks.numpy(), table.numpy(), eps, _pixels(y))
+        region_norm_forward(x_rows, masks.numpy(), table.numpy(), eps, _pixels(y))
         ctx.save_for_backward(x, masks, area, table)
         ctx.eps = eps
         return y
@@ -61,9 +62,9 @@ class _RegionNormKernels(torch.autograd.Function):
     def backward(ctx, grad):
         x, masks, area, table = ctx.saved_tensors
         _use_torch_threads()
-        grad = _channels_last(grad.to(x.dtype))
+        grad_rows, x_rows = _pixels(_channels_last(grad.to(x.dtype))), _pixels(x)
         sums = torch.from_numpy(
-            region_norm_backward_sums(_pixels(grad), _pixels(x), masks.numpy(), table.numpy(), ctx.eps)
+            region_norm_backward_sums(grad_rows, x_rows, masks.numpy(), table.numpy(), ctx.eps)
         ).float()
         grad_bias, grad_weight = sums[:, 0], sums[:, 1]  # (B, K, C)
         # Gradients of the regions' means and variances; var = E[x^2] - mean^2 makes
@@ -71,7 +72,7 @@ class _RegionNormKernels(torch.autograd.Function):
         grad_mean, grad_var = -sums[:, 2], -0.5 * sums[:, 3]
         coef = torch.stack([grad_mean - 2 * table[:, :, 0] * grad_var, 2 * grad_var], dim=1) / area[:, None]
         grad_x = torch.empty_like(x)
-        region_norm_backward_input(_pixels(grad), _pixels(x), masks.numpy(), table.numpy(), coef.numpy(), ctx.eps,
+        region_norm_backward_input(grad_rows, x_rows, masks.numpy(), table.numpy(), coef.numpy(), ctx.eps,
                                    _pixels(grad_x))
         return grad_x, None, None, grad_weight.sum(0), grad_bias.sum(0), None
 
