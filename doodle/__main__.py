@@ -1,3 +1,6 @@
+"""``python -m doodle`` (and ``torchrun -m doodle``) runs the command line."""
+
 from doodle.cli import main
 
-main()
+if __name__ == "__main__":  # importing it (pytest --doctest-modules) must not run the CLI
+    main()

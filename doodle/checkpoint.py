@@ -6,14 +6,18 @@ A checkpoint (nanoGPT style) is a plain dict::
     format_version  1
     model           generator state_dict
     optimizer       optimizer state_dict
-    scheduler       scheduler state_dict or None
     step            int, optimizer steps taken
     config          JSON-able training config; config["generator"] holds the
                     DoodleGenerator kwargs
     palette         list of [r, g, b] ints, one per region
+    palette_members one list of [r, g, b] per region: every style-map colour
+                    merged into it, its palette colour first (absent in
+                    checkpoints written before merging; they have one each)
     loss_net        str id of the loss network
     version         doodle package version that wrote it
-    rng             optional dict of RNG states (tensors / ints)
+
+No RNG state is stored: every random draw of training is a function of
+``(seed, step, rank)``, so the step alone resumes the exact stream.
 
 It is read with ``torch.load(weights_only=True)``, so a checkpoint from an
 untrusted source cannot run code; everything in it must therefore be tensors,
@@ -32,6 +36,7 @@ import numpy as np
 import torch
 
 from doodle.generator import DoodleGenerator
+from doodle.palette import Palette, as_palette
 from maskgen.fileio import atomic_path
 
 CHECKPOINT_FORMAT = "doodle-checkpoint"
@@ -68,7 +73,9 @@ def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> None:
     data = dict(ckpt)
     data["format"] = CHECKPOINT_FORMAT
     data["format_version"] = CHECKPOINT_VERSION
-    data["palette"] = [[int(c) for c in colour] for colour in np.asarray(ckpt["palette"]).reshape(-1, 3)]
+    palette = as_palette(ckpt["palette"])
+    data["palette"] = palette.colours.astype(int).tolist()
+    data["palette_members"] = palette.tolists()
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(data, tmp)
 
@@ -139,7 +146,7 @@ def _load_error_detail(exc: BaseException) -> str:
     return (sentence[:160] + "...") if len(sentence) > 160 else (sentence or "empty or truncated file")
 
 
-def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, np.ndarray]:
+def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, Palette]:
     """Rebuild the trained generator and its palette from a loaded checkpoint.
 
     Parameters
@@ -151,8 +158,9 @@ def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, np
     -------
     model : DoodleGenerator
         In eval mode, on the CPU.
-    palette : np.ndarray
-        ``uint8`` array of shape ``(K, 3)``: the colour of region ``i`` in maps.
+    palette : Palette
+        The style's regions: the colour of region ``i`` in maps, with the
+        colours merged into it.
 
     Raises
     ------
@@ -181,4 +189,12 @@ def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, np
         raise ValueError(
             f"checkpoint palette {palette.tolist()} is not {model.k} RGB colours in 0..255; retrain"
         )
-    return model.eval(), palette.astype(np.uint8)
+    members = ckpt.get("palette_members", palette[:, None].tolist())
+    try:
+        regions = Palette(members)
+        valid = regions.k == model.k and np.array_equal(regions.colours, palette)
+    except (ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise ValueError(f"checkpoint palette members {members} do not match its palette {palette.tolist()}; retrain")
+    return model.eval(), regions

@@ -10,10 +10,13 @@ import numpy as np
 
 import maskgen
 from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
-from doodle.images import load_rgb, resize_rgb, save_rgb
+from doodle.device import resolve_device
+from doodle.images import load_rgb, resize_rgb, save_rgb, to_array
+from doodle.montage import side_by_side, stack_rows
+from doodle.palette import colorize
 from doodle.render import render_labels
 from doodle.semantic import load_target_map
-from doodle.train import TrainConfig, colorize, train
+from doodle.train import TrainConfig, train
 
 EXEMPLAR = Path(__file__).resolve().parent.parent / "datasets" / "exemplar"
 MARKER = ".doodle-demo"
@@ -29,6 +32,7 @@ def run_demo(
     random_masks: int = 3,
     seed: int = 0,
     log: Callable[[str], None] = print,
+    device: str = "auto",
 ) -> Path:
     """Train a small generator on an exemplar, render its targets and random masks.
 
@@ -46,6 +50,8 @@ def run_demo(
         Folder with ``style.png``, ``style_map.png`` and ``target_*.png``.
     random_masks : int
         Random maskgen masks rendered besides the targets.
+    device : str
+        Where to train and render (see :func:`doodle.device.resolve_device`).
 
     Returns
     -------
@@ -72,10 +78,11 @@ def run_demo(
         loss_net=loss_net, seed=seed, sample_every=max(1, steps // 4), checkpoint_every=max(1, steps // 4),
         style_size=2 * size, lr_half_life=max(1, steps // 2),
     )
-    train(config, overwrite=True, log=log)
+    train(config, overwrite=True, log=log, device=device)
     trained = time.perf_counter() - t0
 
     model, palette = generator_from_checkpoint(load_checkpoint(out / "run" / "checkpoint.pt"))
+    model.to(resolve_device(device))
     style = load_rgb(style_path)
     maps = [(p.stem, load_target_map(p, palette)) for p in targets]
     params = maskgen.MaskParams(width=size * 3 // 2, height=size, regions=(len(palette), len(palette)))
@@ -83,12 +90,12 @@ def run_demo(
     rows = []
     t1 = time.perf_counter()
     for name, labels in maps:
-        image = render_labels(model, labels, seed=seed)[0].permute(1, 2, 0).numpy()
+        image = to_array(render_labels(model, labels, seed=seed))
         save_rgb(out / "renders" / f"{name}.png", image)
         h, w = labels.shape
-        rows.append(_side_by_side([colorize(labels, palette), image, resize_rgb(style, _fit_height(style, h))]))
+        rows.append(side_by_side([colorize(labels, palette), image, resize_rgb(style, _fit_height(style, h))]))
     rendered = time.perf_counter() - t1
-    grid = _stack(rows)
+    grid = stack_rows(rows)
     save_rgb(out / "demo.png", grid)
     log(f"trained {steps} steps in {trained:.0f} s; rendered {len(maps)} doodles in {rendered:.2f} s")
     log(f"pictures: {out / 'demo.png'} (map | output | style), renders in {out / 'renders'}, "
@@ -99,23 +106,3 @@ def run_demo(
 def _fit_height(image: np.ndarray, height: int) -> tuple[int, int]:
     h, w = image.shape[:2]
     return height, max(1, round(w * height / h))
-
-
-def _as_float(image: np.ndarray) -> np.ndarray:
-    return image.astype(np.float32) / 255 if image.dtype == np.uint8 else image.astype(np.float32)
-
-
-def _side_by_side(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
-    h = images[0].shape[0]
-    parts = []
-    for image in images:
-        parts += [_as_float(image), np.ones((h, gap, 3), np.float32)]
-    return np.concatenate(parts[:-1], axis=1)
-
-
-def _stack(rows: list[np.ndarray], gap: int = 4) -> np.ndarray:
-    width = max(r.shape[1] for r in rows)
-    padded = []
-    for r in rows:
-        padded += [np.pad(r, ((0, gap), (0, width - r.shape[1]), (0, 0)), constant_values=1.0)]
-    return np.concatenate(padded, axis=0)[:-gap]

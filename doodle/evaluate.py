@@ -1,26 +1,31 @@
-"""Judging doodles against their style, and timing the code that makes them.
+"""Judging doodles against their style: the generator next to ``doodle optimize``.
 
-:class:`StyleJudge` gives the two quality figures of ``scripts/eval_quality.py``
-for any image painted for a target map, whoever painted it (the feed-forward
+:class:`StyleJudge` gives the quality figures of ``scripts/eval_quality.py`` for
+any image painted for a target map, whoever painted it (the feed-forward
 generator or the optimization): the region Gram loss in the loss network's eyes,
-and the network-free region fidelity of :mod:`doodle.fidelity`. Both are measured
-against one style exemplar at one size, so the figures of two painters compare.
-:func:`median_seconds` is the timer of the benchmark scripts.
+the relative region style distance, and the network-free region fidelity of
+:mod:`doodle.fidelity`. All are measured against one style exemplar at one size,
+so the figures of two painters compare. :func:`compare_with_optimize` paints
+maps both ways and judges them; :func:`summarize` averages its rows.
 """
 
 from __future__ import annotations
 
-import statistics
+import dataclasses
 import time
-from typing import Callable, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from doodle.fidelity import fidelity_scale, fit_region_colour_model, region_fidelity
+from doodle.generator import DoodleGenerator
+from doodle.images import to_array, to_tensor
 from doodle.loss import RegionStyleLoss
+from doodle.optimize import OptimizeSettings, optimize_doodle
+from doodle.render import render_labels
 from doodle.semantic import StyleExemplar, one_hot
-from doodle.weights import DEFAULT_STYLE_LAYERS
+from doodle.vgg import DEFAULT_STYLE_LAYERS
 
 
 class StyleJudge:
@@ -50,8 +55,8 @@ class StyleJudge:
     >>> style = StyleExemplar(image, labels, np.array([[0, 0, 0], [255, 255, 255]], np.uint8))
     >>> net = load_loss_net("random", ["relu1_1"], log=lambda line: None)
     >>> judge = StyleJudge(net, style, layers=["relu1_1"], blur=1, border=1)
-    >>> judge.gram_loss(image, labels), judge.fidelity(image, labels)
-    (0.0, 1.0)
+    >>> judge.gram_loss(image, labels) < 1e-9, judge.fidelity(image, labels)  # the style on its own map
+    (True, 1.0)
     """
 
     def __init__(
@@ -65,8 +70,7 @@ class StyleJudge:
     ) -> None:
         self.style = style
         self.border = int(border)
-        image = torch.from_numpy(np.ascontiguousarray(style.image)).permute(2, 0, 1)[None].float()
-        self.loss_fn = RegionStyleLoss(net, image, one_hot(style.labels, style.k), layers=layers,
+        self.loss_fn = RegionStyleLoss(net, to_tensor(style.image), one_hot(style.labels, style.k), layers=layers,
                                        layer_weights=layer_weights)
         self.colours = fit_region_colour_model(style.image, style.labels, style.k, blur=blur)
 
@@ -85,11 +89,38 @@ class StyleJudge:
         float
             The loss ``doodle optimize`` minimizes (without content or smoothness terms).
         """
+        x, masks = self._inputs(image, labels)
+        with torch.no_grad():
+            return float(self.loss_fn(x, masks)[0])
+
+    def style_distance(self, image: np.ndarray, labels: np.ndarray) -> float:
+        """Relative region style distance of ``image`` painted for ``labels``.
+
+        ``sum_l (sum_r ||G_lr - T_lr||^2) / (sum_r ||T_lr||^2)`` over the style
+        layers ``l`` and the regions ``r`` present in both maps at that layer:
+        unlike the raw Gram loss, no layer outweighs the others by the scale of
+        its features, so figures compare across loss networks. The style on its
+        own map scores 0; a photo of something else scores about 1 per layer.
+
+        Parameters
+        ----------
+        image : ndarray, float, shape (H, W, 3)
+            RGB in [0, 1].
+        labels : ndarray, integer, shape (H, W)
+
+        Returns
+        -------
+        float
+        """
+        x, masks = self._inputs(image, labels)
+        with torch.no_grad():
+            feats = self.loss_fn.net(x, self.loss_fn.layers)
+            return sum(float(d[0]) for d in self.loss_fn.relative_distances(feats, masks).values())
+
+    def _inputs(self, image: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         if np.shape(image)[:2] != np.shape(labels):
             raise ValueError(f"image is {np.shape(image)[:2]} but its map is {np.shape(labels)}; pass both at one size")
-        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
-        with torch.no_grad():
-            return float(self.loss_fn(x, one_hot(labels, self.style.k))[0])
+        return to_tensor(np.asarray(image, dtype=np.float32)), one_hot(labels, self.style.k)
 
     def painting_crops(self, side: int, count: int, seed: int = 0) -> list[float]:
         """Gram loss of random ``side x side`` crops of the style image, each on its own map.
@@ -135,24 +166,101 @@ class StyleJudge:
         return fidelity_scale(self.style.image, self.style.labels, labels, self.colours, border=self.border, seed=seed)
 
 
-def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls.
+def compare_with_optimize(
+    judge: StyleJudge,
+    model: DoodleGenerator,
+    labels: np.ndarray,
+    settings: OptimizeSettings,
+    seed: int = 0,
+    precision: str = "auto",
+) -> dict[str, Any]:
+    """Paint ``labels`` with the generator and with ``doodle optimize``; judge both.
 
-    The warm-up absorbs one-off costs (oneDNN kernel selection, allocator growth,
-    lazy imports); the median ignores the odd slow call on a shared machine.
+    Parameters
+    ----------
+    judge : StyleJudge
+        Its loss network and style are also what the optimization uses.
+    model : DoodleGenerator
+        In eval mode.
+    labels : ndarray, uint8, shape (H, W)
+    settings : OptimizeSettings
+        Of the optimization (layers and weights should be the judge's).
+    seed : int
+        Noise seed of both painters.
+    precision : str
+        Of both painters (scores are fp32).
+
+    Returns
+    -------
+    dict
+        ``"generated"`` and ``"optimized"`` (float RGB (H, W, 3)), then the
+        figures: ``gram_*``, ``style_distance_*`` and ``fidelity_*`` of
+        ``generator`` and ``optimize`` and their ratios, ``fidelity_noise`` and
+        ``fidelity_style`` (the scale), ``optimize_s`` (wall time), and
+        ``optimize_iterations_to_match``: the first L-BFGS iteration scoring
+        no worse than the generator (None if none does; as Johnson et al.
+        2016, Fig. 5, place their feed-forward networks).
+    """
+    generated = to_array(render_labels(model, labels, seed=seed, precision=precision))
+    gram_generated = judge.gram_loss(generated, labels)
+    matched: list[int] = []
+
+    def watch(iteration: int, image: torch.Tensor) -> None:
+        # Scored only until optimize catches up: ~30 extra forwards when it does so early.
+        if not matched and judge.gram_loss(to_array(image), labels) <= gram_generated:
+            matched.append(iteration)
+
+    start = time.perf_counter()
+    optimized, _ = optimize_doodle(judge.loss_fn.net, judge.style.image, judge.style.labels, labels, judge.style.k,
+                                   dataclasses.replace(settings, seed=seed, precision=precision), progress=False,
+                                   callback=watch)
+    optimize_s = time.perf_counter() - start
+    scale = judge.scale(labels, seed=seed)
+    row = {
+        "generated": generated, "optimized": optimized,
+        "gram_generator": gram_generated, "gram_optimize": judge.gram_loss(optimized, labels),
+        "style_distance_generator": judge.style_distance(generated, labels),
+        "style_distance_optimize": judge.style_distance(optimized, labels),
+        "optimize_iterations_to_match": matched[0] if matched else None,
+        "fidelity_generator": judge.fidelity(generated, labels), "fidelity_optimize": judge.fidelity(optimized, labels),
+        "fidelity_noise": scale["noise"], "fidelity_style": scale["style"], "optimize_s": optimize_s,
+    }
+    row["gram_ratio"] = row["gram_generator"] / max(row["gram_optimize"], 1e-12)
+    row["style_distance_ratio"] = row["style_distance_generator"] / max(row["style_distance_optimize"], 1e-12)
+    return row
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], iterations: int) -> dict[str, float]:
+    """Average the numeric figures of :func:`compare_with_optimize` rows over maps.
+
+    Ratios are geometric means (one map near 0 must not swamp the rest); a map
+    on which optimize never caught up counts as ``iterations + 1`` in the median
+    of ``optimize_iterations_to_match``; everything else is an arithmetic mean.
 
     Examples
     --------
-    >>> median_seconds(lambda: None, repeats=3) < 0.01
-    True
+    >>> summarize([{"gram_ratio": 2.0, "optimize_iterations_to_match": 5},
+    ...            {"gram_ratio": 8.0, "optimize_iterations_to_match": None}], iterations=9)
+    {'gram_ratio': 4.0, 'optimize_iterations_to_match': 7.5}
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    summary = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        if key == "optimize_iterations_to_match":
+            summary[key] = float(np.median([iterations + 1 if v is None else v for v in values]))
+        elif key.endswith("_ratio"):
+            summary[key] = geometric_mean(values)
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            summary[key] = float(np.mean(values))
+    return summary
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """Geometric mean, for ratios and losses spanning decades (floored at 1e-12).
+
+    Examples
+    --------
+    >>> geometric_mean([2.0, 8.0])
+    4.0
+    """
+    return float(np.exp(np.mean(np.log(np.maximum(values, 1e-12)))))

@@ -332,7 +332,7 @@ class DoodleGenerator(nn.Module):
         >>> g = DoodleGenerator(k=2, scales=2, width=2)
         >>> image = torch.tensor([[[0.2, 0.8]], [[0.2, 0.8]], [[0.2, 0.8]]])
         >>> g.init_region_colors(image, torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]))
-        >>> torch.sigmoid(g.region_color).round(decimals=2)
+        >>> torch.sigmoid(g.region_color.detach()).round(decimals=2)
         tensor([[0.2000, 0.2000, 0.2000],
                 [0.8000, 0.8000, 0.8000]])
         """

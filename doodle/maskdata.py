@@ -14,6 +14,35 @@ import maskgen
 from doodle.images import resize_labels
 
 
+#: Held-out masks come from this offset of the training seed: a stream training never draws from.
+HELD_OUT_SEED_OFFSET = 1_000_003
+
+
+def held_out_masks(params: maskgen.MaskParams, seed: int, count: int) -> np.ndarray:
+    """The masks a run is judged on: its samples and ``scripts/eval_quality.py``'s random maps.
+
+    Parameters
+    ----------
+    params : maskgen.MaskParams
+        The run's mask parameters (those of its on-the-fly masks; a run on a
+        mask dataset is judged on masks made with them too).
+    seed : int
+        The run's seed.
+    count : int
+
+    Returns
+    -------
+    ndarray, uint8, shape (count, params.height, params.width)
+
+    Examples
+    --------
+    >>> params = maskgen.MaskParams(width=16, height=12, regions=(2, 2))
+    >>> held_out_masks(params, seed=0, count=3).shape
+    (3, 12, 16)
+    """
+    return np.stack([maskgen.make_mask(params, seed + HELD_OUT_SEED_OFFSET, i).labels for i in range(count)])
+
+
 class TrainingMasks(Dataset):
     """Index -> label mask (uint8 tensor (size, size)); deterministic in (seed, index).
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -11,24 +15,53 @@ import scipy.optimize
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from doodle.images import fit_size, resize_labels, resize_rgb
-from doodle.loss import RegionStyleLoss
+from doodle.color import join_chroma, luminance_rgb, match_luminance
+from doodle.device import resolve_device
+from doodle.images import fit_size, image_size, load_rgb, resize_labels, resize_rgb, save_rgb, to_array, to_tensor
+from doodle.loss import CONTENT_LAYER, RegionStyleLoss
+from doodle.memory import check_fits, estimate_vgg_bytes
 from doodle.precision import autocast, resolve_precision
-from doodle.semantic import one_hot
+from doodle.semantic import ASPECT_TOLERANCE, load_style, load_target_map, one_hot
+from doodle.vgg import deepest_layer
+from doodle.weights import load_loss_net
+from doodle.vgg import DEFAULT_STYLE_LAYERS
+
+
+#: Where the pixels start: the content photo, uniform noise, or the style image (resized to the output).
+INITS = ("content", "noise", "style")
 
 
 @dataclass
 class OptimizeSettings:
-    """Settings of :func:`optimize_doodle` (see ``doodle optimize --help``)."""
+    """Settings of :func:`optimize_doodle` (see ``doodle optimize --help``).
+
+    With a content photo the loss is relative by default (``relative=None``):
+    each style layer's region Gram distance is divided by its target's squared
+    norm and the content distance by the photo features' squared norm (see
+    :class:`doodle.loss.RegionStyleLoss`), so both are about 1 for an unrelated
+    image and ``content_weight=1``, ``style_weight=1`` balance them for any image
+    size and loss network. Without a photo (a doodle) the raw Gram loss stays the
+    default, the loss ``doodle train`` minimizes. ``tv_weight`` multiplies the
+    mean squared difference of neighbouring pixels (about 0.001-0.01 for a
+    photo, 0.17 for uniform noise) in either case.
+
+    ``init=None`` starts from the content photo when there is one, else from
+    noise. ``preserve_color`` paints the luminance only and keeps the photo's
+    colours (:mod:`doodle.color`).
+    """
 
     iterations: int = 500
     optimizer: str = "lbfgs"
     resolutions: Sequence[int] | None = None
-    layers: Sequence[str] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    layers: Sequence[str] = DEFAULT_STYLE_LAYERS
     layer_weights: Sequence[float] | None = None
     style_weight: float = 1.0
-    content_weight: float = 0.0
+    content_weight: float = 1.0
+    content_layers: Sequence[str] = (CONTENT_LAYER,)
     tv_weight: float = 0.0
+    init: str | None = None
+    relative: bool | None = None
+    preserve_color: bool = False
     lr: float = 0.02
     seed: int = 0
     precision: str = "fp32"
@@ -40,11 +73,11 @@ class OptimizeSettings:
             raise ValueError(f"optimizer must be 'lbfgs' or 'adam', not {self.optimizer!r}")
         if self.resolutions is not None and any(r < 8 for r in self.resolutions):
             raise ValueError(f"resolutions must be >= 8 pixels, got {list(self.resolutions)}")
-
-
-def _as_batch(image: np.ndarray) -> torch.Tensor:
-    """float (H, W, 3) in [0, 1] -> float32 (1, 3, H, W), without 8-bit quantization."""
-    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+        if self.init is not None and self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, not {self.init!r}")
+        for name in ("style_weight", "content_weight", "tv_weight"):
+            if not getattr(self, name) >= 0:  # also refuses NaN
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 def optimize_doodle(
@@ -75,7 +108,9 @@ def optimize_doodle(
         Number of regions.
     settings : OptimizeSettings
     content_image : ndarray, float32 (H', W', 3), optional
-        Resized to the output size; used when ``settings.content_weight > 0``.
+        The photo, resized to the output size (give it the output's aspect
+        ratio): the content term (when ``settings.content_weight > 0``), the
+        default start, and the colours kept by ``settings.preserve_color``.
     progress : bool
         Show a progress bar with the loss.
     callback : callable, optional
@@ -85,10 +120,26 @@ def optimize_doodle(
     -------
     image : ndarray, float32 (H, W, 3) in [0, 1]
     loss : float
-        Final region style loss (with the settings' weights) at the last resolution.
+        Final loss (with the settings' weights) at the last resolution.
+
+    Raises
+    ------
+    ValueError
+        ``init="content"`` or ``preserve_color`` without a content image.
     """
+    photo = content_image
+    if photo is None and (settings.init == "content" or settings.preserve_color):
+        what = "preserve_color" if settings.preserve_color else "init 'content'"
+        raise ValueError(f"{what} needs a content image; give one (--content PHOTO) or leave the option out")
+    init = settings.init or ("content" if photo is not None else "noise")
+    relative = settings.relative if settings.relative is not None else photo is not None
+    if settings.preserve_color:
+        # Gatys et al. 2016: paint the luminance only, the painting's tones matched to the photo's.
+        style_image, content_image = match_luminance(style_image, photo), luminance_rgb(photo)
     torch.manual_seed(settings.seed)
-    precision = resolve_precision(settings.precision)
+    # The pixels stay on the CPU (scipy's L-BFGS-B works there); the loss runs on the net's device.
+    device = next(net.parameters()).device
+    precision = resolve_precision(settings.precision, device)
     final = tuple(target_labels.shape)
     resolutions = list(settings.resolutions or [max(final)])
     # Style and output keep their relative scale at every stage.
@@ -102,46 +153,164 @@ def optimize_doodle(
     for longest in resolutions:
         size = fit_size(*final, longest) if longest != max(final) else final
         ssize = fit_size(*style_image.shape[:2], max(1, round(max(size) * style_scale)))
+        content = None if content_image is None else to_tensor(resize_rgb(content_image, size))
         loss_fn = RegionStyleLoss(
             net,
-            _as_batch(resize_rgb(style_image, ssize)),
+            to_tensor(resize_rgb(style_image, ssize)),
             one_hot(resize_labels(style_labels, ssize), k),
             layers=settings.layers,
             layer_weights=settings.layer_weights,
             style_weight=settings.style_weight,
             content_weight=settings.content_weight,
-            content_image=None if content_image is None else _as_batch(resize_rgb(content_image, size)),
+            content_layers=settings.content_layers,
+            content_image=content,
             tv_weight=settings.tv_weight,
-        )
-        masks = one_hot(resize_labels(target_labels, size), k)
+            relative=relative,
+        ).to(device)
+        masks = one_hot(resize_labels(target_labels, size), k).to(device)
+        chroma = resize_rgb(photo, size) if settings.preserve_color else None
         if x is None:
-            x = torch.rand(1, 3, *size) * 0.2 + 0.4
+            x = _initial_image(init, size, content, style_image)
         else:
             x = F.interpolate(x.detach(), size=size, mode="bilinear", align_corners=False)
         x = x.clamp(0, 1)
 
 
         def evaluate(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            image = image.detach().requires_grad_(True)
-            with autocast(precision):
+            image = image.detach().to(device).requires_grad_(True)
+            with autocast(precision, device):
                 loss, _ = loss_fn(image, masks)
             loss.backward()
-            return loss.detach(), image.grad
+            return loss.detach().cpu(), image.grad.cpu()
 
         def report(i: int, loss: float, image: torch.Tensor) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}", size=f"{size[1]}x{size[0]}")
             if callback is not None:
-                callback(done + i, image)
+                callback(done + i, image if chroma is None else to_tensor(join_chroma(to_array(image), chroma)))
 
         minimize = _lbfgsb if settings.optimizer == "lbfgs" else _adam
         x = minimize(evaluate, x, settings, report)
         bar.update(done + settings.iterations - bar.n)
         done += settings.iterations
     bar.close()
-    with torch.no_grad(), autocast(precision):
-        loss_value = float(loss_fn(x, masks)[0])
-    return x[0].permute(1, 2, 0).numpy(), loss_value
+    with torch.no_grad(), autocast(precision, device):
+        loss_value = float(loss_fn(x.to(device), masks)[0])
+    image = to_array(x)
+    return (image if chroma is None else join_chroma(image, chroma)), loss_value
+
+
+def _initial_image(init: str, size: tuple[int, int], content: torch.Tensor | None, style: np.ndarray) -> torch.Tensor:
+    """The first stage's pixels, ``(1, 3, H, W)`` in [0, 1] (noise draws from torch's seeded generator)."""
+    if init == "content":
+        return content.clone()
+    if init == "style":
+        return to_tensor(resize_rgb(style, size))
+    return torch.rand(1, 3, *size) * 0.2 + 0.4
+
+
+class Optimized(NamedTuple):
+    """What :func:`optimize_files` wrote."""
+
+    path: Path
+    width: int
+    height: int
+    loss: float
+    seconds: float
+
+
+def optimize_files(
+    style: str | os.PathLike,
+    style_map: str | os.PathLike | None,
+    target_map: str | os.PathLike | None,
+    output: str | os.PathLike,
+    settings: OptimizeSettings = OptimizeSettings(),
+    size: int = 512,
+    regions: int | None = None,
+    content: str | os.PathLike | None = None,
+    loss_net: str = "auto",
+    save_every: int | None = None,
+    log: Callable[[str], None] = print,
+    device: str = "auto",
+) -> Optimized:
+    """``doodle optimize``: paint the doodle in the file ``target_map``, or a photo, and write it as a PNG.
+
+    Parameters
+    ----------
+    style, style_map, target_map : path-like
+        The painting, its semantic map, and the doodle to paint (its colours
+        are snapped to the style map's palette). With a ``content`` photo the
+        target map is the photo's semantic map; without maps (both ``None``)
+        painting and photo are one region each.
+    output : path-like
+        Output PNG (parent folders are created).
+    settings : OptimizeSettings
+        ``settings.resolutions`` is completed to end at ``size``; the content
+        weight applies only with ``content``.
+    size : int
+        Longest side of the output and of the style image, in pixels.
+    regions : int, optional
+        Regions of the style map (default: its dominant colours).
+    content : path-like, optional
+        A photo to paint (content loss at ``settings.content_layers``), resized
+        to the output; it must have the target map's aspect ratio.
+    loss_net : str
+        As :func:`doodle.weights.load_loss_net`.
+    save_every : int, optional
+        Also write ``OUTPUT_<iteration>.png`` whenever a multiple of this many
+        iterations has passed.
+    log : callable
+        Receives progress lines (palette, loss network).
+    device : str
+        Where the loss network runs (see :func:`doodle.device.resolve_device`).
+
+    Returns
+    -------
+    Optimized
+    """
+    if settings.resolutions and max(settings.resolutions) != size:
+        stages = tuple(r for r in settings.resolutions if r < size) + (size,)
+        settings = dataclasses.replace(settings, resolutions=stages)
+    if target_map is None and content is None:
+        raise ValueError("nothing to paint: give a target map (a doodle) or a content photo")
+    if target_map is not None and style_map is None:
+        raise ValueError("a target map needs the style map whose colours it uses; give the style map too")
+    layers = list(settings.layers) + (list(settings.content_layers) if content is not None else [])
+    # Refuse a job that cannot fit before loading anything (VGG-19 is the larger net).
+    h, w = fit_size(*image_size(target_map if target_map is not None else content), size)
+    if content is not None and target_map is not None:
+        (ph, pw), (mh, mw) = image_size(content), image_size(target_map)
+        if abs((pw / ph) / (mw / mh) - 1.0) > ASPECT_TOLERANCE:
+            raise ValueError(f"content photo is {pw}x{ph} but target map is {mw}x{mh}: the aspect ratios differ; "
+                             f"give the photo's own map, at any scale")
+    check_fits(estimate_vgg_bytes(h, w, last_layer=deepest_layer("vgg19", layers)), f"optimizing at {w}x{h}")
+    exemplar = load_style(style, style_map, regions=regions, size=size, log=log)
+    if target_map is not None:
+        target = load_target_map(target_map, exemplar.palette, size=size)
+    elif exemplar.k == 1:
+        target = np.zeros((h, w), np.uint8)
+    else:
+        raise ValueError(f"the style map has {exemplar.k} regions: give the photo's map in its colours as the "
+                         f"target map, or leave out the style map to paint the photo as one region")
+    net = load_loss_net(loss_net, layers=layers, seed=settings.seed, log=log).to(resolve_device(device, log=log))
+    content_image = load_rgb(content).astype(np.float32) / 255 if content is not None else None
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    saved = 0  # last iteration written by save_every
+
+    def save_progress(i: int, image: torch.Tensor) -> None:
+        # L-BFGS reports progress in chunks: save whenever a multiple of save_every is passed.
+        nonlocal saved
+        if i // save_every > saved // save_every:
+            saved = i
+            save_rgb(out.with_name(f"{out.stem}_{i:05d}.png"), image)
+
+    start = time.perf_counter()
+    image, loss = optimize_doodle(net, exemplar.image, exemplar.labels, target, exemplar.k, settings,
+                                  content_image=content_image, callback=save_progress if save_every else None)
+    save_rgb(out, image)
+    return Optimized(out, w, h, loss, time.perf_counter() - start)
 
 
 Evaluate = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

@@ -1,11 +1,15 @@
-"""Palettes of semantic maps: find the region colours of a map, snap maps to them.
+"""Palettes of semantic maps: find the regions of a style map, snap maps to them.
 
 A semantic map marks regions with flat colours, but real maps are drawn with
 anti-aliased brushes, saved as JPEG or resized: their borders hold in-between
-colours and their flat areas hold small noise. This module finds the few
-dominant colours of a style map (the palette) and turns any map into labels
-``0..K-1`` by nearest palette colour, refusing maps that use colours the palette
-does not explain.
+colours and their flat areas hold small noise. A user may also ask for fewer
+regions than the map has colours (``--regions 4`` on a map painted with two
+similar reds), and K-means then merges colours into one region, as the 2016
+tools did. This module finds the regions of a style map, a :class:`Palette`
+that lists for each region every colour of the map that belongs to it, labels
+the style map by that clustering, and snaps any other map through the same
+palette: each colour goes to the region of the nearest colour the style map
+used, and maps with colours far from all of them are refused.
 
 Colour distances are Euclidean in 0..255 RGB units (black to white is 441).
 All work is done on the distinct colours of a map (plus an inverse index), so a
@@ -14,11 +18,14 @@ All work is done on the distinct colours of a map (plus an inverse index), so a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
 import numpy as np
 from scipy import ndimage
 from sklearn.cluster import KMeans
 
-#: A pixel farther than this from every palette colour is "off-palette".
+#: A pixel farther than this from every colour of the palette is "off-palette".
 DEFAULT_MAX_DISTANCE = 80.0
 #: A map is refused when more than this share of its pixels is off-palette and
 #: not an anti-aliasing blend at a border (see :func:`snap_to_palette`).
@@ -26,12 +33,18 @@ MAX_OFF_PALETTE_SHARE = 0.01
 #: In-between colours within this many pixels (Chebyshev) of an on-palette pixel
 #: count as anti-aliased borders.
 BORDER_RADIUS = 2
-#: Automatic palette: colours closer than this join the same region...
+#: Colours closer than this are one painted colour (noise around it); farther
+#: ones start a new region (automatic palette) or a new member of a region.
 AUTO_MERGE_DISTANCE = 48.0
-#: ...and a region must cover at least this share of the flat pixels.
+#: Automatic palette: a region must cover at least this share of the flat pixels.
 AUTO_MIN_SHARE = 0.005
 #: More automatic regions than this means the image is not a colour map.
 AUTO_MAX_REGIONS = 32
+#: A colour merged into a region is remembered when it covers at least this
+#: share of the flat pixels (less is noise or a stray pixel)...
+MEMBER_MIN_SHARE = 0.001
+#: ...and at most this many colours are remembered per region, most frequent first.
+MAX_MEMBERS = 8
 #: Pixels whose 8 neighbours are all within this distance are "flat"; borders
 #: (where anti-aliasing lives) are not flat.
 FLAT_DISTANCE = 24.0
@@ -39,14 +52,104 @@ FLAT_DISTANCE = 24.0
 MAX_REGIONS = 255
 
 
-def derive_palette(rgb: np.ndarray, k: int | None = None, seed: int = 0) -> np.ndarray:
-    """Find the ``K`` region colours of a semantic map.
+@dataclass(frozen=True, eq=False)
+class Palette:
+    """The regions of a style map: for each region, the map colours that belong to it.
+
+    Where an array is expected a palette acts as its ``uint8`` ``(K, 3)``
+    region colours: ``np.asarray(palette)``, ``len(palette)``.
+
+    Parameters
+    ----------
+    members : sequence of array-like
+        One ``(M_i, 3)`` array of 0..255 RGB colours per region, ``M_i >= 1``.
+        The first is the region's colour (the most frequent one in the style
+        map); any others were merged into the region by the clustering.
+
+    Examples
+    --------
+    >>> p = Palette([[[255, 51, 31], [192, 0, 0]], [[0, 0, 255]]])
+    >>> p.k, p.colours.tolist()
+    (2, [[255, 51, 31], [0, 0, 255]])
+    >>> str(p)
+    '0 #ff331f+#c00000, 1 #0000ff'
+    """
+
+    members: tuple[np.ndarray, ...]
+
+    def __post_init__(self) -> None:
+        regions = tuple(_check_colours(colours, f"region {i}") for i, colours in enumerate(self.members))
+        if not 1 <= len(regions) <= MAX_REGIONS:
+            raise ValueError(f"a palette has 1 to {MAX_REGIONS} regions, got {len(regions)}")
+        for colours in regions:
+            colours.setflags(write=False)
+        object.__setattr__(self, "members", regions)
+
+    @classmethod
+    def from_colours(cls, colours: np.ndarray | Sequence) -> "Palette":
+        """A palette of one colour per region, e.g. from a checkpoint written before merging existed.
+
+        Examples
+        --------
+        >>> str(Palette.from_colours([[0, 255, 0], [255, 255, 255]]))
+        '0 #00ff00, 1 #ffffff'
+        """
+        return cls(tuple(c[None] for c in _check_colours(colours, "palette")))
+
+    @property
+    def colours(self) -> np.ndarray:
+        """``uint8`` ``(K, 3)``: the colour of each region."""
+        return np.stack([m[0] for m in self.members])
+
+    @property
+    def k(self) -> int:
+        """Number of regions ``K``."""
+        return len(self.members)
+
+    def __len__(self) -> int:
+        return self.k
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self.colours if dtype is None else self.colours.astype(dtype)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Palette) and self.tolists() == other.tolists()
+
+    def __str__(self) -> str:
+        return format_palette(self)
+
+    def tolists(self) -> list[list[list[int]]]:
+        """Plain ints, one list of ``[r, g, b]`` per region (JSON and checkpoints)."""
+        return [m.astype(int).tolist() for m in self.members]
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every member colour ``uint8`` ``(M, 3)`` and its region ``int64`` ``(M,)``, region by region."""
+        region = np.concatenate([np.full(len(m), i, np.int64) for i, m in enumerate(self.members)])
+        return np.concatenate(self.members), region
+
+
+def as_palette(palette: Palette | np.ndarray | Sequence) -> Palette:
+    """``palette`` itself, or a ``(K, 3)`` array of region colours as a :class:`Palette`."""
+    return palette if isinstance(palette, Palette) else Palette.from_colours(palette)
+
+
+def fit_palette(rgb: np.ndarray, k: int | None = None, seed: int = 0) -> tuple[Palette, np.ndarray]:
+    """Find the ``K`` regions of a style map and label the map with them.
 
     K-means runs on the distinct colours of the map's flat pixels (those whose
     8 neighbours have nearly the same colour), weighted by their pixel counts,
-    so anti-aliased borders do not pull the clusters. Each palette colour is
-    the most frequent real colour of its cluster, not the cluster mean, so it
-    matches the colour the user painted.
+    so anti-aliased borders do not pull the clusters. Every clustered colour
+    labels its pixels with its cluster's region, however far it is from the
+    region's colour: with ``k`` smaller than the number of painted colours the
+    closest colours share a region. The other colours (borders) are snapped
+    like any map (:func:`snap_to_palette`).
+
+    Each region's colour is the most frequent real colour of its cluster, not
+    the cluster mean, so it matches the colour the user painted. Its other
+    members are the cluster's other painted colours: flat colours farther
+    than :data:`AUTO_MERGE_DISTANCE` from the more frequent ones, covering at
+    least :data:`MEMBER_MIN_SHARE` of the flat pixels, at most
+    :data:`MAX_MEMBERS` per region.
 
     With ``k=None`` the number of regions is chosen automatically: flat colours
     are visited from the most frequent down; each one farther than
@@ -67,21 +170,25 @@ def derive_palette(rgb: np.ndarray, k: int | None = None, seed: int = 0) -> np.n
 
     Returns
     -------
-    np.ndarray
-        ``uint8`` ``(K, 3)`` palette, sorted by the area its colour covers
-        (largest first), ties broken by colour value.
+    palette : Palette
+        Regions sorted by the area they cover in the map (largest first),
+        ties broken by colour value.
+    labels : np.ndarray
+        ``uint8`` ``(H, W)`` region of every pixel, ``0..K-1``.
 
     Raises
     ------
     ValueError
-        ``k`` is out of range or larger than the number of distinct colours, or
-        the automatic choice finds more than :data:`AUTO_MAX_REGIONS` regions.
+        ``k`` is out of range or larger than the number of distinct colours,
+        the automatic choice finds more than :data:`AUTO_MAX_REGIONS` regions,
+        or the map's borders hold colours that no blend of its colours explains.
 
     Examples
     --------
-    >>> m = np.zeros((4, 6, 3), np.uint8); m[:, 4:] = (255, 0, 0)
-    >>> derive_palette(m).tolist()
-    [[0, 0, 0], [255, 0, 0]]
+    >>> m = np.zeros((4, 12, 3), np.uint8); m[:, 4:] = (255, 0, 0); m[:, 9:] = (200, 0, 0)
+    >>> palette, labels = fit_palette(m, 2)
+    >>> str(palette), labels[0].tolist()
+    ('0 #ff0000+#c80000, 1 #000000', [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
     """
     _check_rgb(rgb)
     colours, inverse, counts = _unique_colours(rgb)
@@ -97,46 +204,63 @@ def derive_palette(rgb: np.ndarray, k: int | None = None, seed: int = 0) -> np.n
     need = 1 if k is None else k
     weights = flat if np.count_nonzero(flat) >= need else counts
     points = colours.astype(np.float64)
-    used = weights > 0
+    used = np.flatnonzero(weights > 0)
     if k is None:
-        leaders = _auto_leaders(points, weights)
+        leaders, _ = _auto_leaders(points, weights)
         kmeans = KMeans(n_clusters=len(leaders), init=points[leaders], n_init=1)
     else:
         kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed)
     cluster = kmeans.fit(points[used], sample_weight=weights[used]).labels_
-    candidates = np.flatnonzero(used)
-    palette = []
-    for c in np.unique(cluster):
-        members = candidates[cluster == c]
-        # np.unique sorted the colours, so argmax breaks count ties by colour.
-        palette.append(colours[members[np.argmax(weights[members])]])
-    palette = np.array(palette, dtype=np.uint8)
-    if k is not None and len(palette) != k:
-        raise ValueError(f"could only separate {len(palette)} colour regions in the map, not {k}; ask for fewer regions")
-    nearest, _ = _nearest(points, palette)
-    area = np.bincount(nearest, weights=counts, minlength=len(palette))
-    order = np.lexsort((_keys(palette), -area))
-    return palette[order]
+    groups = [used[cluster == c] for c in np.unique(cluster)]
+    if k is not None and len(groups) != k:
+        raise ValueError(f"could only separate {len(groups)} colour regions in the map, not {k}; ask for fewer regions")
+    min_mass = MEMBER_MIN_SHARE * weights[used].sum()
+    members = []
+    for group in groups:
+        leaders, masses = _leaders(points[group], weights[group])
+        # The first leader is the cluster's most frequent colour: always kept.
+        keep = leaders[(masses >= min_mass) | (np.arange(len(leaders)) == 0)][:MAX_MEMBERS]
+        members.append(colours[group[keep]])
+    region = np.full(len(colours), -1, np.int64)
+    for r, group in enumerate(groups):
+        region[group] = r
+    palette = Palette(tuple(members))
+    labels = _snap(colours, inverse, rgb.shape[:2], palette, DEFAULT_MAX_DISTANCE, fixed=region)
+    area = np.bincount(labels.ravel(), minlength=palette.k)
+    order = np.lexsort((_keys(palette.colours), -area))
+    rank = np.empty(palette.k, np.uint8)
+    rank[order] = np.arange(palette.k)
+    return Palette(tuple(palette.members[i] for i in order)), rank[labels]
 
 
-def _auto_leaders(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Indices of the leader colours of the automatic regions, largest region first."""
-    total = weights.sum()
+def _leaders(points: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy leader clustering of weighted colours: leader indices and the mass each claims.
+
+    Colours are visited by decreasing weight (ties by index); an unclaimed one
+    becomes a leader and claims every unclaimed colour within
+    :data:`AUTO_MERGE_DISTANCE`. Leaders come back in visiting order, so the
+    first is the heaviest colour.
+    """
     unclaimed = weights > 0
     leaders, masses = [], []
-    # Leaders are visited by decreasing pixel count and are pairwise farther
-    # apart than AUTO_MERGE_DISTANCE, so there are at most a few hundred of them.
+    # Leaders are pairwise farther apart than AUTO_MERGE_DISTANCE, so there are
+    # at most a few hundred of them.
     for i in np.lexsort((np.arange(len(points)), -weights)):
         if not unclaimed[i]:
             continue
-        members = unclaimed & (((points - points[i]) ** 2).sum(axis=1) <= AUTO_MERGE_DISTANCE**2)
-        unclaimed &= ~members
+        claimed = unclaimed & (((points - points[i]) ** 2).sum(axis=1) <= AUTO_MERGE_DISTANCE**2)
+        unclaimed &= ~claimed
         leaders.append(i)
-        masses.append(weights[members].sum())
+        masses.append(weights[claimed].sum())
         if not unclaimed.any():
             break
-    leaders, masses = np.array(leaders), np.array(masses)
-    keep = masses >= AUTO_MIN_SHARE * total
+    return np.array(leaders, np.int64), np.array(masses, np.float64)
+
+
+def _auto_leaders(points: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Leaders of the automatic regions and their masses, largest region first."""
+    leaders, masses = _leaders(points, weights)
+    keep = masses >= AUTO_MIN_SHARE * weights.sum()
     keep[np.argmax(masses)] = True
     if keep.sum() > AUTO_MAX_REGIONS:
         raise ValueError(
@@ -144,11 +268,16 @@ def _auto_leaders(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
             f"more than {AUTO_MAX_REGIONS}: this does not look like a semantic map; give the number of regions"
         )
     order = np.argsort(-masses[keep], kind="stable")
-    return leaders[keep][order]
+    return leaders[keep][order], masses[keep][order]
 
 
-def snap_to_palette(rgb: np.ndarray, palette: np.ndarray, max_distance: float | None = None) -> np.ndarray:
-    """Label every pixel with its nearest palette colour, refusing unexplained colours.
+def snap_to_palette(
+    rgb: np.ndarray, palette: Palette | np.ndarray, max_distance: float | None = None
+) -> np.ndarray:
+    """Label every pixel with the region of its nearest palette colour, refusing unexplained colours.
+
+    The palette's colours are all the members of all regions, so a colour the
+    clustering merged into a region (and its blends) labels that region.
 
     Rule: a pixel is *off-palette* when it is farther than ``max_distance`` from
     every palette colour. An off-palette pixel is still accepted as an
@@ -157,14 +286,15 @@ def snap_to_palette(rgb: np.ndarray, palette: np.ndarray, max_distance: float | 
     :data:`BORDER_RADIUS` pixels of an on-palette pixel. The map is refused
     when the remaining, unexplained pixels are more than
     :data:`MAX_OFF_PALETTE_SHARE` (1 %) of the map. Accepted pixels, blends
-    included, take the label of their nearest palette colour.
+    included, take the region of their nearest palette colour.
 
     Parameters
     ----------
     rgb : np.ndarray
         ``uint8`` ``(H, W, 3)`` map.
-    palette : np.ndarray
-        ``uint8`` ``(K, 3)`` palette, ``1 <= K <= 255``.
+    palette : Palette or np.ndarray
+        The style map's regions, or a ``uint8`` ``(K, 3)`` array of one colour
+        per region, ``1 <= K <= 255``.
     max_distance : float or None
         RGB distance (0..255 units) beyond which a colour is off-palette;
         ``None`` uses :data:`DEFAULT_MAX_DISTANCE` (80); ``float("inf")``
@@ -187,25 +317,44 @@ def snap_to_palette(rgb: np.ndarray, palette: np.ndarray, max_distance: float | 
     >>> m = np.array([[[10, 0, 5], [120, 120, 120], [250, 255, 255]]], np.uint8)
     >>> snap_to_palette(m, pal).tolist()
     [[0, 0, 1]]
+    >>> snap_to_palette(np.array([[[190, 0, 0]]], np.uint8), Palette([[[255, 51, 31], [192, 0, 0]], [[0, 0, 0]]])).tolist()
+    [[0]]
     """
     _check_rgb(rgb)
-    palette = _check_palette(palette)
+    palette = as_palette(palette)
     max_distance = DEFAULT_MAX_DISTANCE if max_distance is None else float(max_distance)
     if not max_distance >= 0:
         raise ValueError(f"max_distance must be a non-negative RGB distance, got {max_distance}")
-    colours, inverse, counts = _unique_colours(rgb)
+    colours, inverse, _ = _unique_colours(rgb)
+    return _snap(colours, inverse, rgb.shape[:2], palette, max_distance)
+
+
+def _snap(
+    colours: np.ndarray,
+    inverse: np.ndarray,
+    shape: tuple[int, int],
+    palette: Palette,
+    max_distance: float,
+    fixed: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`snap_to_palette` on a map's distinct colours; ``fixed[i] >= 0`` gives colour ``i`` that region outright."""
     points = colours.astype(np.float64)
-    nearest, distance = _nearest(points, palette)
-    labels = nearest.astype(np.uint8)[inverse].reshape(rgb.shape[:2])
+    member, member_region = palette.flat()
+    nearest, distance = _nearest(points, member)
+    region = member_region[nearest]
     off = distance > max_distance
+    if fixed is not None:
+        region = np.where(fixed >= 0, fixed, region)
+        off &= fixed < 0
+    labels = region.astype(np.uint8)[inverse].reshape(shape)
     if not off.any():
         return labels
     blend = np.zeros_like(off)
-    if len(palette) >= 2:
-        blend[off] = _segment_distance(points[off], palette) <= max_distance
-    on_pixels = ~off[inverse].reshape(labels.shape)
-    border = ndimage.binary_dilation(on_pixels, structure=np.ones((2 * BORDER_RADIUS + 1,) * 2, bool))
-    unexplained = off[inverse].reshape(labels.shape) & ~(blend[inverse].reshape(labels.shape) & border)
+    if len(member) >= 2:
+        blend[off] = _segment_distance(points[off], member) <= max_distance
+    off_pixels = off[inverse].reshape(shape)
+    border = ndimage.binary_dilation(~off_pixels, structure=np.ones((2 * BORDER_RADIUS + 1,) * 2, bool))
+    unexplained = off_pixels & ~(blend[inverse].reshape(shape) & border)
     share = unexplained.mean()
     if share > MAX_OFF_PALETTE_SHARE:
         bad = np.bincount(inverse[unexplained.ravel()], minlength=len(colours))
@@ -219,15 +368,38 @@ def snap_to_palette(rgb: np.ndarray, palette: np.ndarray, max_distance: float | 
     return labels
 
 
-def format_palette(palette: np.ndarray) -> str:
-    """Format a palette for messages, e.g. ``"0 #00ff00, 1 #ffffff"``.
+def colorize(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Paint a label map in its palette colours, for pictures people look at.
+
+    Parameters
+    ----------
+    labels : ndarray, integer, shape (..., H, W)
+        Region indices ``0 .. K-1``.
+    palette : ndarray, uint8, shape (K, 3)
+
+    Returns
+    -------
+    ndarray, float32, shape (..., H, W, 3)
+        RGB in [0, 1].
+
+    Examples
+    --------
+    >>> colorize(np.array([[0, 1]]), np.array([[0, 0, 0], [255, 0, 255]], np.uint8))
+    array([[[0., 0., 0.],
+            [1., 0., 1.]]], dtype=float32)
+    """
+    return np.asarray(palette)[labels].astype(np.float32) / 255.0
+
+
+def format_palette(palette: Palette | np.ndarray) -> str:
+    """Format a palette for messages: each region's index and colours, merged ones joined by ``+``.
 
     Examples
     --------
     >>> format_palette(np.array([[0, 255, 0], [255, 255, 255]], np.uint8))
     '0 #00ff00, 1 #ffffff'
     """
-    return ", ".join(f"{i} {_hex(c)}" for i, c in enumerate(np.asarray(palette)))
+    return ", ".join(f"{i} " + "+".join(_hex(c) for c in m) for i, m in enumerate(as_palette(palette).members))
 
 
 def _hex(colour: np.ndarray) -> str:
@@ -243,15 +415,16 @@ def _check_rgb(rgb: np.ndarray) -> None:
         raise ValueError(f"the map is empty (shape {rgb.shape})")
 
 
-def _check_palette(palette: np.ndarray) -> np.ndarray:
-    palette = np.asarray(palette)
-    if palette.ndim != 2 or palette.shape[1] != 3 or not 1 <= len(palette) <= MAX_REGIONS:
-        raise ValueError(f"a palette is a (K, 3) array of RGB colours with 1 <= K <= {MAX_REGIONS}, got shape {palette.shape}")
-    if palette.dtype != np.uint8:
-        if palette.min() < 0 or palette.max() > 255:
-            raise ValueError("palette colours must be 0..255 RGB values")
-        palette = palette.astype(np.uint8)
-    return palette
+def _check_colours(colours: np.ndarray | Sequence, what: str) -> np.ndarray:
+    """A ``(M, 3)`` array of 0..255 colours, ``M >= 1``, as ``uint8``."""
+    colours = np.asarray(colours)
+    if colours.ndim != 2 or colours.shape[1] != 3 or len(colours) < 1 or colours.dtype.kind not in "iuf":
+        raise ValueError(f"{what}: expected a (K, 3) array of RGB colours, K >= 1, got shape {colours.shape}")
+    if colours.dtype != np.uint8:
+        if colours.min() < 0 or colours.max() > 255 or (colours != np.round(colours)).any():
+            raise ValueError(f"{what}: palette colours must be whole 0..255 RGB values")
+        colours = colours.astype(np.uint8)
+    return colours.copy()
 
 
 def _keys(colours: np.ndarray) -> np.ndarray:
@@ -279,16 +452,19 @@ def _nearest(points: np.ndarray, palette: np.ndarray, chunk: int = 1 << 16) -> t
     return index, np.sqrt(dist2)
 
 
-def _segment_distance(points: np.ndarray, palette: np.ndarray) -> np.ndarray:
+def _segment_distance(points: np.ndarray, palette: np.ndarray, chunk: int = 1 << 14) -> np.ndarray:
     """Distance from each point ``(M, 3)`` to the nearest two-colour blend of the palette."""
     pal = palette.astype(np.float64)
     best = np.full(len(points), np.inf)
-    for a in range(len(pal) - 1):
-        direction = pal[a + 1 :] - pal[a]  # (P, 3): segments from colour a to each later colour
-        offset = points[:, None, :] - pal[a]  # (M, 1, 3) broadcast against (P, 3)
-        t = np.clip((offset * direction).sum(axis=2) / (direction**2).sum(axis=1), 0.0, 1.0)
-        gap = ((offset - t[:, :, None] * direction) ** 2).sum(axis=2)
-        best = np.minimum(best, np.sqrt(gap.min(axis=1)))
+    for start in range(0, len(points), chunk):  # bounds memory at chunk x palette size
+        part = points[start : start + chunk]
+        for a in range(len(pal) - 1):
+            direction = pal[a + 1 :] - pal[a]  # (P, 3): segments from colour a to each later colour
+            offset = part[:, None, :] - pal[a]  # (M, 1, 3) broadcast against (P, 3)
+            length2 = np.maximum((direction**2).sum(axis=1), 1e-12)  # equal members: a point, not a segment
+            t = np.clip((offset * direction).sum(axis=2) / length2, 0.0, 1.0)
+            gap = ((offset - t[:, :, None] * direction) ** 2).sum(axis=2)
+            best[start : start + chunk] = np.minimum(best[start : start + chunk], np.sqrt(gap.min(axis=1)))
     return best
 
 

@@ -5,15 +5,22 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
 
+from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
+from doodle.device import resolve_device
 from doodle.generator import DoodleGenerator
 from doodle.images import save_rgb
+from doodle.palette import Palette
 from doodle.precision import autocast, resolve_precision
 from doodle.semantic import load_target_map, one_hot
+
+
+#: Map files a folder given to ``doodle render --map`` may hold.
+MAP_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class Rendered(NamedTuple):
@@ -72,7 +79,7 @@ def render_labels(
 
 def render_file(
     model: DoodleGenerator,
-    palette: np.ndarray,
+    palette: Palette | np.ndarray,
     map_path: str | os.PathLike,
     out_path: str | os.PathLike,
     size: int | None = None,
@@ -86,9 +93,10 @@ def render_file(
     ----------
     model : DoodleGenerator
         Trained generator, in eval mode.
-    palette : np.ndarray
-        ``uint8`` ``(K, 3)`` region colours of the checkpoint; the map is snapped
-        to them and colours far from all of them are refused.
+    palette : Palette or np.ndarray
+        The checkpoint's regions (or ``uint8`` ``(K, 3)`` colours); each map
+        colour goes to the region of the nearest style-map colour, merged ones
+        included, and colours far from all of them are refused.
     map_path : path-like
         The doodle: an RGB image painted with the palette colours.
     out_path : path-like
@@ -126,3 +134,62 @@ def render_file(
         save_rgb(target, image)
         written.append(Rendered(target, seed + i, seconds))
     return written
+
+
+def plan_outputs(map_path: Path, out: Path) -> list[tuple[Path, Path]]:
+    """Pair each map to render with its output PNG.
+
+    A directory of maps (``*.png``, ``*.jpg``, ``*.jpeg``) goes to the directory
+    ``out`` as ``out/<stem>.png``; a single map goes to ``out``, or to
+    ``out/<stem>.png`` if ``out`` is an existing directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.png").write_bytes(b""); _ = (d / "b.jpg").write_bytes(b"")
+    >>> [(src.name, dst.as_posix()) for src, dst in plan_outputs(d, Path("out"))]
+    [('a.png', 'out/a.png'), ('b.jpg', 'out/b.png')]
+    """
+    if not map_path.exists():
+        raise FileNotFoundError(f"map not found: {map_path}")
+    if map_path.is_dir():
+        maps = sorted(p for p in map_path.iterdir() if p.is_file() and p.suffix.lower() in MAP_SUFFIXES)
+        if not maps:
+            raise ValueError(f"no {', '.join('*' + s for s in MAP_SUFFIXES)} maps in {map_path}")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--map is a directory, so -o must be a directory too, but {out} is a file")
+        stems = [p.stem for p in maps]
+        clashes = sorted({s for s in stems if stems.count(s) > 1})
+        if clashes:
+            raise ValueError(f"maps {', '.join(clashes)} exist with several extensions in {map_path}; keep one of each")
+        return [(p, out / f"{p.stem}.png") for p in maps]
+    if out.is_dir():
+        return [(map_path, out / f"{map_path.stem}.png")]
+    return [(map_path, out)]
+
+
+def render_files(
+    checkpoint: str | os.PathLike,
+    map_path: str | os.PathLike,
+    out: str | os.PathLike,
+    size: int | None = None,
+    seed: int = 0,
+    variations: int = 1,
+    precision: str = "auto",
+    device: str = "auto",
+) -> Iterator[Rendered]:
+    """``doodle render``: render a map file, or a folder of them, with a checkpoint's generator.
+
+    Every output path is planned (and bad paths refused) before the model is
+    loaded; images are yielded as they are written. See :func:`plan_outputs`
+    and :func:`render_file` for the parameters; ``device`` as
+    :func:`doodle.device.resolve_device` (a checkpoint from any device loads).
+    """
+    jobs = plan_outputs(Path(map_path), Path(out))
+    target = resolve_device(device)
+    model, palette = generator_from_checkpoint(load_checkpoint(checkpoint))
+    model.to(target)
+    for source, target in jobs:
+        yield from render_file(model, palette, source, target, size=size, seed=seed, variations=variations,
+                               precision=precision)

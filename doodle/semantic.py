@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from doodle.images import fit_size, load_rgb, resize_labels, resize_rgb
-from doodle.palette import derive_palette, snap_to_palette
+from doodle.palette import Palette, fit_palette, format_palette, snap_to_palette
 
 #: A map may differ from its image in size but not in aspect ratio: relative
 #: tolerance on width/height, enough for sizes rounded by a resize.
@@ -33,13 +33,14 @@ class StyleExemplar:
         ``float32`` ``(H, W, 3)`` RGB in [0, 1].
     labels : np.ndarray
         ``uint8`` ``(H, W)`` region of each pixel, ``0..K-1``.
-    palette : np.ndarray
-        ``uint8`` ``(K, 3)`` colour of each region in the style map.
+    palette : Palette
+        The regions of the style map: each region's colour and the map colours
+        merged into it.
     """
 
     image: np.ndarray
     labels: np.ndarray
-    palette: np.ndarray
+    palette: Palette
 
     @property
     def k(self) -> int:
@@ -49,16 +50,17 @@ class StyleExemplar:
 
 def load_style(
     style_path: str | os.PathLike,
-    map_path: str | os.PathLike,
+    map_path: str | os.PathLike | None,
     regions: int | None = None,
     size: int | None = None,
     log: Callable[[str], object] = print,
 ) -> StyleExemplar:
     """Load a style image and its semantic map at the working size.
 
-    The palette is derived from the map at full resolution
-    (:func:`doodle.palette.derive_palette`), the map is snapped to it, then the
-    image is resized with Lanczos filtering and the labels with nearest
+    The regions are found and the map labelled at full resolution
+    (:func:`doodle.palette.fit_palette`): with ``regions`` smaller than the
+    number of colours painted, similar colours share a region, said in a
+    notice through ``log``. Then the image is resized with Lanczos filtering and the labels with nearest
     neighbour so that the longest side is ``size``. A map of another size but
     the same aspect ratio (within :data:`ASPECT_TOLERANCE`) is resized to the
     image with nearest neighbour and a notice through ``log``.
@@ -66,7 +68,8 @@ def load_style(
     Parameters
     ----------
     style_path, map_path : path-like
-        Style image and its semantic map.
+        Style image and its semantic map; ``map_path=None`` makes the whole
+        painting one region (coloured white), as for painting a photo without maps.
     regions : int or None
         Number of regions ``K``; ``None`` chooses it from the map.
     size : int or None
@@ -81,10 +84,17 @@ def load_style(
     Raises
     ------
     FileNotFoundError, ValueError
-        Missing or unreadable files, aspect ratios that differ, a map with
-        colours its palette cannot explain.
+        Missing or unreadable files, aspect ratios that differ, a map whose
+        borders hold colours that no blend of its colours explains.
     """
     image = load_rgb(style_path)
+    if map_path is None:
+        if regions not in (None, 1):
+            raise ValueError(f"without a style map the painting is one region, not {regions}; "
+                             f"give its map or leave out the number of regions")
+        out = fit_size(*image.shape[:2], size)
+        return StyleExemplar(image=resize_rgb(image, out).astype(np.float32) / 255.0,
+                             labels=np.zeros(out, np.uint8), palette=Palette.from_colours([[255, 255, 255]]))
     rgb_map = load_rgb(map_path)
     (ih, iw), (mh, mw) = image.shape[:2], rgb_map.shape[:2]
     if (ih, iw) != (mh, mw):
@@ -95,25 +105,30 @@ def load_style(
             )
         log(f"note: style map {map_path} is {mw}x{mh}, resizing it to the style image's {iw}x{ih} (nearest neighbour)")
     try:
-        palette = derive_palette(rgb_map, regions)
-        labels = snap_to_palette(rgb_map, palette)
+        palette, labels = fit_palette(rgb_map, regions)
     except ValueError as exc:
-        advice = "" if regions is None else " (or give a larger number of regions)"
-        raise ValueError(f"style map {map_path}: {exc}{advice}") from None
+        raise ValueError(f"style map {map_path}: {exc}") from None
+    painted = sum(len(m) for m in palette.members)
+    if painted > palette.k:
+        log(f"note: style map {map_path}: {painted} colours in {palette.k} regions, merged by K-means: "
+            f"{format_palette(palette)}; target maps may paint a region with any of its colours")
     out = fit_size(ih, iw, size)
     image = resize_rgb(image, out).astype(np.float32) / 255.0
     return StyleExemplar(image=image, labels=resize_labels(labels, out), palette=palette)
 
 
-def load_target_map(path: str | os.PathLike, palette: np.ndarray, size: int | None = None) -> np.ndarray:
+def load_target_map(path: str | os.PathLike, palette: Palette | np.ndarray, size: int | None = None) -> np.ndarray:
     """Load a target map as labels of the style palette.
+
+    Each colour goes to the region of the nearest colour the style map used,
+    merged colours included (:func:`doodle.palette.snap_to_palette`).
 
     Parameters
     ----------
     path : path-like
         The target semantic map, painted with the style map's colours.
-    palette : np.ndarray
-        ``uint8`` ``(K, 3)`` style palette.
+    palette : Palette or np.ndarray
+        The style's regions, or ``uint8`` ``(K, 3)`` colours (one per region).
     size : int or None
         Longest side of the result in pixels (nearest-neighbour resize);
         ``None`` keeps the map's size.

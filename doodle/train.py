@@ -24,15 +24,19 @@ import maskgen
 from doodle import __version__
 from doodle.checkpoint import load_checkpoint, save_checkpoint
 from doodle.generator import DoodleGenerator
-from doodle.images import save_rgb
+from doodle.images import save_rgb, to_array, to_tensor
 from doodle.loss import RegionStyleLoss, style_losses_as_floats
-from doodle.maskdata import StepBatches, TrainingMasks
+from doodle.maskdata import StepBatches, TrainingMasks, held_out_masks
 from doodle.memory import check_fits, estimate_vgg_bytes
-from doodle.precision import autocast, resolve_precision
-from doodle.semantic import load_style, one_hot
-from doodle.vgg import deepest_layer
-from doodle.weights import DEFAULT_STYLE_LAYERS, load_loss_net
-from maskgen.fileio import TMP_PREFIX, atomic_write_text
+from doodle.montage import side_by_side, stack_rows
+from doodle.palette import colorize, format_palette
+from doodle.plot import update_run_curves
+from doodle.device import resolve_device
+from doodle.precision import autocast, grad_scaler, resolve_precision
+from doodle.semantic import StyleExemplar, load_style, one_hot
+from doodle.vgg import DEFAULT_STYLE_LAYERS, deepest_layer
+from doodle.weights import load_loss_net
+from maskgen.fileio import TMP_PREFIX, atomic_write_text, read_jsonl
 
 HELD_OUT_SEED_OFFSET = 1_000_003  # sample masks come from a seed stream training never draws from
 
@@ -88,14 +92,23 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """The config stored in ``d``; unknown keys are refused, naming them (a typo must not pass silently)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training config key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        return cls(**d)
 
     @classmethod
     def from_run(cls, out: str | os.PathLike, steps: int | None = None) -> "TrainConfig":
         """The config of the run in ``out`` (to resume it), optionally with a new step count."""
-        stored = load_checkpoint(Path(out) / "checkpoint.pt")["config"]
+        stored = dict(load_checkpoint(Path(out) / "checkpoint.pt")["config"])
+        stored.pop("k", None)  # derived from the style map, stored for readers of the checkpoint
         return cls.from_dict(stored | {"out": str(out)} | ({"steps": steps} if steps is not None else {}))
+
+    def mask_params(self, k: int) -> maskgen.MaskParams:
+        """The run's random-mask parameters for a style with ``k`` regions."""
+        return maskgen.MaskParams(width=self.size, height=self.size, regions=(k, k), **self.mask)
 
 
 def lr_factor(step: int, half_life: int, min_ratio: float) -> float:
@@ -114,30 +127,39 @@ def train_step(
     masks: torch.Tensor,
     noise: torch.Generator,
     precision: str,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One optimization step of the generator on a batch of one-hot masks (B, K, H, W).
 
+    Everything runs on the masks' device; ``scaler`` (see
+    :func:`doodle.precision.grad_scaler`) is needed for fp16 only.
     Returns the total loss and its parts (see :class:`doodle.loss.RegionStyleLoss`).
     """
-    with autocast(precision):
+    with autocast(precision, masks.device):
         images = model(masks, generator=noise)
         loss, parts = loss_fn(images, masks)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
     return loss, parts
 
 
-def colorize(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """(…, H, W) labels -> (…, H, W, 3) float RGB in [0, 1] using the style map's palette."""
-    return palette[labels].astype(np.float32) / 255.0
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size); initializes the process group when launched by torchrun.
 
-
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); initializes the process group when launched by torchrun."""
+    nccl between GPUs (each rank on its ``LOCAL_RANK``'s, see
+    :func:`doodle.device.resolve_device`), gloo between CPU processes.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -165,13 +187,45 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    # A killed run may have logged steps after its last checkpoint; drop them so the
-    # resumed log reads as one uninterrupted run.
+def _truncate_log(path: Path, step: int) -> list[dict]:
+    """Keep the log entries up to ``step``; returns them.
+
+    A killed run may have logged steps after its last checkpoint, and a power
+    loss or a full disk may have torn its last line: both are dropped, so the
+    resumed log reads as one uninterrupted run.
+    """
     if not path.exists():
-        return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
-    atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+        return []
+    records, _torn = read_jsonl(path)
+    keep = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= step]
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
+    return keep
+
+
+def load_training_style(config: TrainConfig, log: Callable[[str], None] = print) -> StyleExemplar:
+    """The style exemplar a run trains against: image and labels at ``--style-size`` (default ``--size``)."""
+    return load_style(config.style, config.style_map, regions=config.regions, size=config.style_size or config.size,
+                      log=log)
+
+
+def style_loss(config: TrainConfig, net: torch.nn.Module, style: StyleExemplar) -> RegionStyleLoss:
+    """The run's region style loss: Gram targets of ``style`` for ``config``'s layers and weights."""
+    return RegionStyleLoss(net, to_tensor(style.image), one_hot(style.labels, style.k), layers=config.style_layers,
+                           layer_weights=config.layer_weights, style_weight=config.style_weight,
+                           tv_weight=config.tv_weight)
+
+
+def save_samples(path: Path, model: DoodleGenerator, masks: np.ndarray, palette: np.ndarray, seed: int,
+                 precision: str) -> None:
+    """One PNG with a row per mask ``(N, H, W)``: the mask in its colours | the generator's painting."""
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad(), autocast(precision, device):
+        images = model(one_hot(masks, model.k).to(device), generator=torch.Generator(device).manual_seed(seed))
+        images = images.float().clamp(0, 1)
+    model.train()
+    rows = [side_by_side([colorize(m, palette), to_array(image)], gap=0) for m, image in zip(masks, images)]
+    save_rgb(path, stack_rows(rows, gap=0))
 
 
 def train(
@@ -180,25 +234,26 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    device: str = "auto",
 ) -> DoodleGenerator:
     """Train (or resume) a doodle generator for one style; returns the trained model.
 
     Files written by rank 0 in ``config.out``: ``checkpoint.pt``, ``config.json``,
     ``log.jsonl`` and ``samples/step_XXXXXX.png``. Every random draw (masks, noise,
     initialization) is a function of ``(seed, step, rank)``, so a resumed run repeats
-    exactly what the uninterrupted one would have done.
+    exactly what the uninterrupted one would have done on the same kind of device.
+    The device (``--device``, see :func:`doodle.device.resolve_device`) is not part
+    of the run: a run started on a GPU resumes on a CPU and back.
     """
-    rank, world = _distributed()
+    target = resolve_device(device)
+    rank, world = _distributed(target)
     out = Path(config.out)
-    ckpt = None
-    if resume:
-        if rank == 0:
-            prepare_run_dir(out, resume=True, overwrite=False)
-        ckpt = load_checkpoint(out / "checkpoint.pt")
-    elif rank == 0:
-        prepare_run_dir(out, resume=False, overwrite=overwrite)
-    quiet = rank != 0
-    say = (lambda _msg: None) if quiet else log
+    if rank == 0:
+        prepare_run_dir(out, resume=resume, overwrite=overwrite)
+    ckpt = load_checkpoint(out / "checkpoint.pt") if resume else None
+    say = log if rank == 0 else (lambda _msg: None)
+    if device == "auto" and target.type == "cuda":
+        say(f"device: {target} ({torch.cuda.get_device_name(target)}; --device auto)")
 
     # Refuse a job that cannot fit before loading anything (VGG-19 is the larger net).
     deepest = deepest_layer("vgg19", config.style_layers)
@@ -208,36 +263,29 @@ def train(
         + estimate_vgg_bytes(style_side, style_side, last_layer=deepest, backward=False),
         f"training at --size {config.size} --batch {config.batch}",
     )
+
     # Style exemplar, loss network and style targets (computed once).
-    style = load_style(config.style, config.style_map, regions=config.regions, size=config.style_size or config.size,
-                       log=say)
+    style = load_training_style(config, log=say)
     k = style.k
     if ckpt is not None and ckpt["config"].get("k", k) != k:
         raise ValueError(f"the checkpoint was trained with {ckpt['config']['k']} regions but the style map now has {k}")
-    # Masks: a deterministic stream, different for every rank.
-    mask_params = None
-    if config.masks is None:
-        mask_params = maskgen.MaskParams(width=config.size, height=config.size, regions=(k, k), **config.mask)
-    masks = TrainingMasks(k, config.size, config.seed, params=mask_params, dataset_dir=config.masks,
-                          skip_corrupt=config.skip_corrupt)
+    precision = resolve_precision(config.precision, target)
+    net = load_loss_net(config.loss_net, layers=config.style_layers, seed=config.seed, log=say).to(target)
+    say(f"style: {k} regions, palette {format_palette(style.palette)}; precision {precision}; {world} process(es)")
+    loss_fn = style_loss(config, net, style).to(target)
 
-    precision = resolve_precision(config.precision)
-    net = load_loss_net(config.loss_net, layers=config.style_layers, seed=config.seed, log=say)
-    say(f"style: {k} regions, palette {', '.join('#%02x%02x%02x' % tuple(c) for c in style.palette)}; "
-        f"precision {precision}; {world} process(es)")
-    style_image = torch.from_numpy(style.image).permute(2, 0, 1)[None].float()
-    style_masks = one_hot(style.labels, k)
-    loss_fn = RegionStyleLoss(
-        net, style_image, style_masks,
-        layers=config.style_layers, layer_weights=config.layer_weights,
-        style_weight=config.style_weight, tv_weight=config.tv_weight,
-    )
+    # Masks: a deterministic stream, different for every rank; held-out ones for the samples.
+    masks = TrainingMasks(k, config.size, config.seed, params=None if config.masks else config.mask_params(k),
+                          dataset_dir=config.masks, skip_corrupt=config.skip_corrupt)
+    held_out = held_out_masks(config.mask_params(k), config.seed, config.samples)
 
     # Model and optimizer, fresh or from the checkpoint.
     torch.manual_seed(config.seed)
     model = DoodleGenerator.from_config({**config.generator, "k": k})
-    model.init_region_colors(style_image[0], style_masks[0])
+    model.init_region_colors(to_tensor(style.image)[0], one_hot(style.labels, k)[0])
+    model.to(target)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scaler = grad_scaler(precision, target)
     start = 0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -249,77 +297,61 @@ def train(
         start = int(ckpt["step"])
         say(f"resuming {out} at step {start}")
     full_config = config.to_dict() | {"k": k, "generator": model.to_config()}
-    if world > 1:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(model)
-    else:
-        ddp_model = model
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    elapsed = 0.0  # training seconds before this process, from the log of a resumed run
     if rank == 0:
         atomic_write_text(out / "config.json", json.dumps(full_config, indent=2) + "\n")
         (out / "samples").mkdir(exist_ok=True)
-        _truncate_log(out / "log.jsonl", start)
-
-    held_out = np.stack([
-        maskgen.make_mask(mask_params or maskgen.MaskParams(width=config.size, height=config.size, regions=(k, k)),
-                          config.seed + HELD_OUT_SEED_OFFSET, i).labels
-        for i in range(config.samples)
-    ])
-
-    def checkpoint(step: int) -> None:
-        save_checkpoint(out / "checkpoint.pt", {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": None,
-            "step": step, "config": full_config, "palette": style.palette.tolist(),
-            "loss_net": net.net_id, "version": __version__,
-        })
-
-    def sample(step: int) -> None:
-        model.eval()
-        with torch.no_grad(), autocast(precision):
-            g = torch.Generator().manual_seed(config.seed)
-            images = model(one_hot(held_out, k), generator=g).float().clamp(0, 1)
-        model.train()
-        rows = [np.concatenate([colorize(m, style.palette), img.permute(1, 2, 0).numpy()], axis=1)
-                for m, img in zip(held_out, images)]
-        save_rgb(out / "samples" / f"step_{step:06d}.png", np.concatenate(rows, axis=0))
+        kept = _truncate_log(out / "log.jsonl", start)
+        elapsed = float(kept[-1].get("elapsed_s", 0.0)) if kept else 0.0
 
     loader = torch.utils.data.DataLoader(
         masks, batch_sampler=StepBatches(start, config.steps, config.batch, rank, world),
-        num_workers=config.workers, persistent_workers=False,
+        num_workers=config.workers, persistent_workers=False, pin_memory=target.type == "cuda",
     )
-    bar = tqdm(total=config.steps, initial=start, disable=quiet or not progress, desc="train", unit="step",
+    bar = tqdm(total=config.steps, initial=start, disable=rank != 0 or not progress, desc="train", unit="step",
                dynamic_ncols=True)
     model.train()
-    tick, tick_step = time.perf_counter(), start
-    step = start
+    t0 = tick = time.perf_counter()
+    tick_step = step = start
     for step, labels in enumerate(loader, start=start + 1):
+        lr = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
-        noise = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, step, rank]).generate_state(1)[0]))
-        batch_masks = one_hot(labels, k)
-        loss, parts = train_step(ddp_model, loss_fn, optimizer, batch_masks, noise, precision)
+            group["lr"] = lr
+        noise = torch.Generator(target).manual_seed(
+            int(np.random.SeedSequence([config.seed, step, rank]).generate_state(1)[0]))
+        batch = one_hot(labels.to(target, non_blocking=True), k)
+        loss, parts = train_step(ddp_model, loss_fn, optimizer, batch, noise, precision, scaler)
+        if rank != 0:
+            continue
 
-        if rank == 0:
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise ValueError(f"loss became {loss_value} at step {step}; lower --lr or use --precision fp32")
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4g}")
-            if step % config.log_every == 0 or step == config.steps:
-                now = time.perf_counter()
-                entry = {"step": step, "loss": loss_value, "layers": style_losses_as_floats(parts),
-                         "lr": optimizer.param_groups[0]["lr"],
-                         "steps_per_s": (step - tick_step) / max(now - tick, 1e-9)}
-                tick, tick_step = now, step
-                with open(out / "log.jsonl", "a") as f:
-                    f.write(json.dumps(entry) + "\n")
-            if step % config.sample_every == 0 or step == config.steps:
-                sample(step)
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                checkpoint(step)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise ValueError(f"loss became {loss_value} at step {step}; lower --lr or use --precision fp32")
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_value:.4g}")
+        last = step == config.steps
+        if step % config.log_every == 0 or last:
+            now = time.perf_counter()
+            entry = {"step": step, "loss": loss_value, "layers": style_losses_as_floats(parts), "lr": lr,
+                     "steps_per_s": (step - tick_step) / max(now - tick, 1e-9), "elapsed_s": elapsed + now - t0}
+            tick, tick_step = now, step
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(entry) + "\n")
+        if step % config.sample_every == 0 or last:
+            save_samples(out / "samples" / f"step_{step:06d}.png", model, held_out, style.palette, config.seed,
+                         precision)
+            update_run_curves(out)  # RUN/curves.png, when matplotlib is installed
+        if step % config.checkpoint_every == 0 or last:
+            save_checkpoint(out / "checkpoint.pt", {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "config": full_config, "palette": style.palette, "loss_net": net.net_id,
+                "version": __version__,
+            })
     bar.close()
     if rank == 0 and step == start and not (out / "samples" / f"step_{step:06d}.png").exists():
-        sample(step)
+        save_samples(out / "samples" / f"step_{step:06d}.png", model, held_out, style.palette, config.seed, precision)
     if dist.is_initialized():
         dist.barrier()
     say(f"trained to step {step}; checkpoint {out / 'checkpoint.pt'}, samples in {out / 'samples'}")
     return model
-

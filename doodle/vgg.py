@@ -6,11 +6,13 @@ Written without torchvision but laid out exactly like ``torchvision.models.vgg19
 Caffe-style name (``conv1_1``, ``relu1_1``, ``pool1``, ...), which is how losses
 ask for activations.
 
-Loading weights lives in :mod:`doodle.weights`; this module only builds the network.
+It also fills a network with seeded random weights (:func:`init_random_`); reading
+weight files lives in :mod:`doodle.weights`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -23,14 +25,17 @@ BLOCK_WIDTHS: dict[str, tuple[tuple[int, ...], ...]] = {
 }
 
 ARCHS = tuple(BLOCK_WIDTHS)
-POOLINGS = ("avg", "max")
-PREPROCESSINGS = ("torchvision", "caffe")
+_POOLINGS = ("avg", "max")
+_PREPROCESSINGS = ("torchvision", "caffe")
+
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+"""The style layers of Gatys et al. (one per block), the default of every style loss."""
 
 # torchvision's models were trained on RGB in [0, 1] normalized by these ImageNet statistics.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 # Caffe models (the original VGG, HED) take BGR in [0, 255] minus this mean, in BGR order.
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 def _names(blocks: tuple[tuple[int, ...], ...]) -> list[str]:
@@ -114,7 +119,7 @@ class VGGFeatures(nn.Module):
     layer_names : list of str
         Names of the modules of ``features``, in order.
     net_id : str
-        Which weights are loaded (set by :func:`doodle.weights.load_loss_net`),
+        Which weights are loaded (set by :func:`init_random_` or :func:`doodle.weights.load_loss_net`),
         ``"uninitialized"`` until then.
 
     Examples
@@ -134,8 +139,8 @@ class VGGFeatures(nn.Module):
     ) -> None:
         super().__init__()
         _check_choice("architecture", arch, ARCHS)
-        _check_choice("pooling", pooling, POOLINGS)
-        _check_choice("preprocessing", preprocessing, PREPROCESSINGS)
+        _check_choice("pooling", pooling, _POOLINGS)
+        _check_choice("preprocessing", preprocessing, _PREPROCESSINGS)
         check_layers(arch, [last_layer])
         self.arch, self.pooling, self.preprocessing = arch, pooling, preprocessing
         self.net_id = "uninitialized"
@@ -152,10 +157,10 @@ class VGGFeatures(nn.Module):
         self.layer_names = VGG_LAYER_NAMES[arch][:n_kept]
 
         if preprocessing == "torchvision":
-            shift, scale = torch.tensor(IMAGENET_MEAN), 1.0 / torch.tensor(IMAGENET_STD)
+            shift, scale = torch.tensor(_IMAGENET_MEAN), 1.0 / torch.tensor(_IMAGENET_STD)
         else:
             # Applied after the RGB->BGR flip: x_bgr * 255 - mean_bgr.
-            shift, scale = torch.tensor(CAFFE_MEAN_BGR) / 255.0, torch.full((3,), 255.0)
+            shift, scale = torch.tensor(_CAFFE_MEAN_BGR) / 255.0, torch.full((3,), 255.0)
         # Not persistent: the state dict keeps exactly torchvision's keys.
         self.register_buffer("_shift", shift.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_scale", scale.view(1, 3, 1, 1), persistent=False)
@@ -217,3 +222,54 @@ class VGGFeatures(nn.Module):
 
     def extra_repr(self) -> str:
         return f"arch={self.arch}, pooling={self.pooling}, preprocessing={self.preprocessing}, net_id={self.net_id}"
+
+
+def init_random_(net: VGGFeatures, seed: int = 0, probe_size: int = 128) -> VGGFeatures:
+    """Fill ``net`` with seeded random convolutions that keep activations at unit RMS.
+
+    He-normal kernels (std ``sqrt(2 / fan_in)``) and zero biases keep the mean square of
+    the activations only on average: pooling and zero padding still shrink it with depth
+    (about 3x from relu1_1 to relu5_1 with average pooling). Each kernel is therefore
+    rescaled, in order, so that its ReLU output has RMS 1 on a seeded noise image of
+    ``probe_size`` pixels (layer-sequential unit variance, Mishkin & Matas 2016). With the
+    default probe, relu1_1..relu5_1 RMS on other noise images stays within 0.85..1.2
+    (80 to 512 pixels, avg pooling); smaller images lose more to zero padding.
+
+    Parameters
+    ----------
+    net : VGGFeatures
+        Modified in place; returned for chaining.
+    seed : int
+        Same seed, same weights (on any machine: generated on the CPU).
+    probe_size : int
+        Side of the calibration image, in pixels.
+
+    Returns
+    -------
+    VGGFeatures
+        ``net``, with ``net_id`` set to ``"random-<arch>-seed<seed>"``.
+
+    Examples
+    --------
+    >>> net = init_random_(VGGFeatures("vgg16", last_layer="relu2_1"), seed=1)
+    >>> net.net_id
+    'random-vgg16-seed1'
+    >>> out = net(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)), ["relu2_1"])
+    >>> 0.8 < out["relu2_1"].square().mean().sqrt().item() < 1.25
+    True
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        x = net.preprocess(torch.rand(1, 3, probe_size, probe_size, generator=generator))
+        for module in net.features:
+            if isinstance(module, nn.Conv2d):
+                fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+                kernel = torch.randn(module.weight.shape, generator=generator) * math.sqrt(2.0 / fan_in)
+                module.weight.copy_(kernel)
+                module.bias.zero_()
+                # ReLU is positively homogeneous and the bias is zero: dividing the kernel
+                # by the output RMS makes that RMS exactly 1.
+                module.weight.div_(torch.relu(module(x)).square().mean().sqrt().clamp_min(1e-12))
+            x = module(x)
+    net.net_id = f"random-{net.arch}-seed{seed}"
+    return net

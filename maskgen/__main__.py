@@ -2,4 +2,5 @@
 
 from maskgen.cli import main
 
-main()
+if __name__ == "__main__":  # importing it (pytest --doctest-modules) must not run the CLI
+    main()

@@ -16,11 +16,9 @@ import click
 
 from maskgen import __version__
 from maskgen.clitools import FriendlyGroup
-from maskgen.dataset import read_dataset
 from maskgen.generate import generate_dataset, parse_shard
-from maskgen.layout import HEADER_NAME
-from maskgen.mask import MAX_SIZE, MIN_SIZE, MaskParams, make_mask, parse_regions
-from maskgen.preview import write_grid
+from maskgen.mask import MAX_SIZE, MIN_SIZE, MaskParams, parse_regions
+from maskgen.preview import PARAMS_SOURCE, preview_masks, write_grid
 from maskgen.stats import dataset_stats, format_stats, plot_stats
 from maskgen.verify import verify_dataset
 
@@ -111,25 +109,9 @@ def preview(source: str, output: Path, count: int, cols: int, **opts: Any) -> No
     dataset.json), or the word `params` to draw masks from the options on this
     command line without writing a dataset.
     """
-    if count <= 0:
-        raise ValueError(f"count must be a positive integer, got {count}")
-    path = Path(source)
-    if path.is_dir():
-        ds = read_dataset(path, allow_partial=True)
-        masks = [ds[i] for i in range(min(count, len(ds)))]
-    else:
-        seed = opts.pop("seed")
-        if source == "params":
-            params = params_from(opts)
-        elif path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if path.name == HEADER_NAME or "params" in data:
-                params, seed = MaskParams.from_dict(data["params"]), data.get("seed", seed)
-            else:
-                params = MaskParams.from_dict(data)
-        else:
-            raise FileNotFoundError(f"{source}: no such dataset directory or parameter file (or use the word params)")
-        masks = [make_mask(params, seed, i).labels for i in range(count)]
+    seed = opts.pop("seed")
+    params = params_from(opts) if source == PARAMS_SOURCE else None
+    masks = preview_masks(source, count, params, seed)
     write_grid(masks, output, cols)
     click.echo(f"{output}: {len(masks)} masks")
 
@@ -137,7 +119,7 @@ def preview(source: str, output: Path, count: int, cols: int, **opts: Any) -> No
 @main.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write a PNG of the histograms.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write a PNG of the histograms (needs matplotlib).")
 def stats(out: Path, as_json: bool, plot: Path | None) -> None:
     """Print statistics of dataset OUT.
 
@@ -145,9 +127,10 @@ def stats(out: Path, as_json: bool, plot: Path | None) -> None:
     components per region, share of masks with a region under 1 %.
     """
     result = dataset_stats(out)
-    click.echo(json.dumps(result, indent=1) if as_json else format_stats(result))
+    # Plot first: a missing matplotlib then fails with one line, not after the table.
     if plot is not None:
-        plot_stats(result, plot)
+        plot_stats(result, plot, title=str(out))
+    click.echo(json.dumps(result, indent=1) if as_json else format_stats(result))
 
 
 @main.command()

@@ -1,9 +1,7 @@
 """Click helpers shared by the ``maskgen`` and ``doodle`` command lines.
 
-Library code raises ordinary exceptions (``ValueError`` for bad arguments or data,
-``OSError`` for files); the CLI turns those into a one-line ``Error: ...`` and a
-non-zero exit instead of a traceback. Programming errors (``TypeError`` etc.) keep
-their tracebacks so that bugs stay visible.
+User errors (:data:`maskgen.errors.USER_ERRORS`) become a one-line ``Error: ...``
+and a non-zero exit instead of a traceback.
 """
 
 from __future__ import annotations
@@ -12,11 +10,7 @@ import sys
 
 import click
 
-USER_ERRORS = (ValueError, OSError, MemoryError, EOFError)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+from maskgen.errors import USER_ERRORS, one_line
 
 
 class FriendlyGroup(click.Group):
@@ -31,4 +25,4 @@ class FriendlyGroup(click.Group):
             click.echo("Interrupted; run the same command with --resume to continue.", err=True)
             sys.exit(130)
         except USER_ERRORS as exc:
-            raise click.ClickException(_one_line(exc)) from None
+            raise click.ClickException(one_line(exc)) from None

@@ -40,9 +40,17 @@ class MaskDataset:
 
     Examples
     --------
-    >>> ds = read_dataset("datasets/masks256")  # doctest: +SKIP
-    >>> ds[0].shape, ds[0].dtype  # doctest: +SKIP
-    ((256, 256), dtype('uint8'))
+    >>> import pathlib, tempfile
+    >>> from maskgen import MaskParams, generate_dataset
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> params = MaskParams(width=32, height=16, regions=(3, 4), filter_size=3)
+    >>> _ = generate_dataset(pathlib.Path(tmp.name) / "masks", params, 5, workers=1, progress=False)
+    >>> ds = read_dataset(pathlib.Path(tmp.name) / "masks")
+    >>> len(ds), ds[0].shape, ds[0].dtype, ds.k_range
+    (5, (16, 32), dtype('uint8'), (3, 4))
+    >>> sorted(ds.record(0))[:3]
+    ['areas', 'components', 'file']
+    >>> tmp.cleanup()
     """
 
     def __init__(self, root: str | os.PathLike, allow_partial: bool = False) -> None:

@@ -7,10 +7,11 @@ temporary file in the same directory, is fsynced, then renamed over the target.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 TMP_PREFIX = ".tmp-"
 
@@ -65,6 +66,49 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_jsonl(path: str | os.PathLike) -> tuple[list[dict[str, Any]], list[str]]:
+    r"""Read a JSON-lines log that a killed writer may have left torn.
+
+    Appending writers (``log.jsonl``, ``manifest.jsonl``) can die mid-line on a
+    power loss or a full disk; such a line is reported, not fatal, so the job
+    that owns the file can resume and rewrite it.
+
+    Returns
+    -------
+    records : list of dict
+        Every line that parses as a JSON object, in file order.
+    problems : list of str
+        ``"NAME line N: ..."`` for every other non-blank line.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> log = pathlib.Path(tempfile.mkdtemp()) / "log.jsonl"
+    >>> _ = log.write_text('{"step": 1}\n{"step": 2}\n{"st')
+    >>> read_jsonl(log)
+    ([{'step': 1}, {'step': 2}], ['log.jsonl line 3: not valid JSON (truncated line?)'])
+    """
+    path = Path(path)
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    if not path.exists():
+        return records, problems
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                problems.append(f"{path.name} line {n}: not valid JSON (truncated line?)")
+                continue
+            if not isinstance(record, dict):
+                problems.append(f"{path.name} line {n}: not a JSON object")
+                continue
+            records.append(record)
+    return records, problems
 
 
 def _fsync_dir(directory: Path) -> None:

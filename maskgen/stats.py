@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
 
-from maskgen.fileio import atomic_write_bytes
+from maskgen.figures import new_figure, save_png
 from maskgen.layout import read_header, read_manifest
 
 SMALL_REGION = 0.01
@@ -26,6 +23,12 @@ def _summary(values: np.ndarray) -> dict[str, float]:
     }
 
 
+def _counts(values: np.ndarray) -> dict[int, int]:
+    # {value: how many}, for integer-valued data (K, components, redraws).
+    uniq, counts = np.unique(values, return_counts=True)
+    return {int(v): int(c) for v, c in zip(uniq, counts)}
+
+
 def dataset_stats(root: str | os.PathLike) -> dict[str, Any]:
     """Statistics of the masks listed in the manifest of the dataset at ``root``.
 
@@ -35,8 +38,9 @@ def dataset_stats(root: str | os.PathLike) -> dict[str, Any]:
         ``masks`` (count listed), ``regions_per_mask`` ({K: masks}),
         ``area`` (min/median/mean/max area fraction over all regions and
         ``histogram``: counts in 20 equal bins over [0, 1]), ``components_per_region``
-        (min/median/mean/max), ``share_small_region`` (fraction of masks with a
-        region under 1 % of the pixels) and ``redraws`` (mean/max).
+        (min/median/mean/max and ``histogram``: {components: regions}),
+        ``share_small_region`` (fraction of masks with a region under 1 % of the
+        pixels) and ``redraws`` (mean/max and ``histogram``: {redraws: masks}).
 
     Raises
     ------
@@ -52,15 +56,14 @@ def dataset_stats(root: str | os.PathLike) -> dict[str, Any]:
     comps = np.concatenate([r["components"] for r in records]).astype(float)
     redraws = np.array([r["redraws"] for r in records], dtype=float)
     hist, _ = np.histogram(areas, bins=AREA_BINS, range=(0.0, 1.0))
-    values, counts = np.unique(ks, return_counts=True)
     return {
         "masks": len(records),
         "count": header["count"],
-        "regions_per_mask": {int(v): int(c) for v, c in zip(values, counts)},
+        "regions_per_mask": _counts(ks),
         "area": {**_summary(areas), "histogram": hist.tolist()},
-        "components_per_region": _summary(comps),
+        "components_per_region": {**_summary(comps), "histogram": _counts(comps)},
         "share_small_region": float(np.mean([min(r["areas"]) < SMALL_REGION for r in records])),
-        "redraws": {"mean": float(redraws.mean()), "max": int(redraws.max())},
+        "redraws": {"mean": float(redraws.mean()), "max": int(redraws.max()), "histogram": _counts(redraws)},
     }
 
 
@@ -85,27 +88,76 @@ def format_stats(stats: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _bars(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], labels: list[str], values: list[int], title: str) -> None:
-    x0, y0, x1, y1 = box
-    draw.text((x0, y0), title, fill=(0, 0, 0))
-    top = max(values) or 1
-    slot = (x1 - x0) / max(len(values), 1)
-    base = y1 - 14
-    for i, (label, v) in enumerate(zip(labels, values)):
-        left = x0 + i * slot
-        h = (base - y0 - 16) * v / top
-        draw.rectangle([left + 1, base - h, left + slot - 2, base], fill=(0, 130, 200))
-        draw.text((left + 1, base + 2), label, fill=(0, 0, 0))
 
 
-def plot_stats(stats: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write a PNG with bar charts of the area histogram and regions per mask."""
-    img = Image.new("RGB", (900, 300), (255, 255, 255))
-    draw = ImageDraw.Draw(img)
-    hist = stats["area"]["histogram"]
-    _bars(draw, (10, 10, 600, 290), [f"{i / AREA_BINS:.2f}"[1:] for i in range(len(hist))], hist, "area fraction per region")
-    ks = stats["regions_per_mask"]
-    _bars(draw, (630, 10, 890, 290), [str(k) for k in ks], list(ks.values()), "regions per mask")
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    atomic_write_bytes(Path(path), buf.getvalue())
+def _bar_panel(ax, x, heights, width: float, title: str, xlabel: str, ylabel: str, align: str = "center") -> None:
+    bars = ax.bar(x, heights, width=width, align=align, color="#4363d8", edgecolor="white", linewidth=0.5)
+    # Counts on the bars, unless there are too many to read.
+    if len(heights) <= 25:
+        ax.bar_label(bars, labels=[str(n) if n else "" for n in heights], fontsize=8, padding=2)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.margins(y=0.15)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
+def _int_panel(ax, counts: dict, title: str, xlabel: str, ylabel: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    # JSON round trips turn the integer keys into strings.
+    values = sorted(int(v) for v in counts)
+    heights = [counts.get(v, counts.get(str(v))) for v in values]
+    _bar_panel(ax, values, heights, 0.8, title, xlabel, ylabel)
+    if len(values) <= 15:
+        ax.set_xticks(values)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # At least 4 units wide, so that one or two values do not fill the panel with a slab.
+    pad = max(0.6, (4 - (values[-1] - values[0])) / 2)
+    ax.set_xlim(values[0] - pad, values[-1] + pad)
+
+
+def plot_stats(stats: dict[str, Any], path: str | os.PathLike, title: str = "maskgen dataset") -> None:
+    """Write a PNG of the histograms of :func:`dataset_stats` (1200 x 800 pixels).
+
+    Four labelled bar charts with their counts: region area fraction (20 bins),
+    connected components per region, regions per mask (K) and redraws per mask.
+    Needs matplotlib (the ``plot`` extra).
+
+    Parameters
+    ----------
+    stats : dict
+        Output of :func:`dataset_stats` (or its JSON round trip).
+    path : path-like
+        PNG to write, atomically.
+    title : str
+        Figure title, e.g. the dataset directory.
+
+    Raises
+    ------
+    MissingMatplotlib
+        A ``ValueError``: matplotlib is not installed.
+    """
+    fig = new_figure("--plot", figsize=(12, 8), dpi=100, layout="constrained")
+    grid = fig.add_gridspec(2, 3)
+    area = stats["area"]
+    area_ax = fig.add_subplot(grid[0, :])
+    _bar_panel(area_ax, np.arange(AREA_BINS) / AREA_BINS, area["histogram"], 1 / AREA_BINS,
+               "Region area (every region of every mask)", "area fraction of its mask", "regions", align="edge")
+    area_ax.set_xticks(np.linspace(0, 1, 11))
+    area_ax.set_xlim(0, 1)
+    _int_panel(fig.add_subplot(grid[1, 0]), stats["components_per_region"]["histogram"],
+               "Connected components per region", "components", "regions")
+    _int_panel(fig.add_subplot(grid[1, 1]), stats["regions_per_mask"], "Regions per mask", "regions (K)", "masks")
+    _int_panel(fig.add_subplot(grid[1, 2]), stats["redraws"]["histogram"],
+               "Redraws per mask", "redraws (failed min-area checks)", "masks")
+    c = stats["components_per_region"]
+    fig.suptitle(
+        f"{title}: {stats['masks']} of {stats['count']} masks\n"
+        f"area median {area['median']:.3f}, mean {area['mean']:.3f}; components per region mean {c['mean']:.2f}; "
+        f"{100 * stats['share_small_region']:.2f} % of masks have a region under {100 * SMALL_REGION:g} %",
+        fontsize=11,
+    )
+    save_png(fig, path)

@@ -5,8 +5,11 @@ Reports, at 256x256 with K=4 unless told otherwise:
 * the 2016 reference re-written plainly (pure-Python diamond-square loops,
   scikit-learn ``KMeans(n_init=10)``, an 11x11 ``scipy`` median filter, PNG
   write), single process, on a few masks;
-* maskgen end to end to disk (``generate_dataset``) with 1 and 2 workers, and
-  the ratios to the reference;
+* maskgen end to end to disk (``generate_dataset``) with 1 and 2 workers, the
+  1 -> 2 worker scaling, and the ratios to the reference;
+* the same with 2 workers writing each PNG as a named temporary file renamed
+  into place (the writer before O_TMPFILE, and the fallback where there is
+  none), to show what unnamed files gain;
 * the diamond-square kernel alone, masks/s on one core;
 * the cost growth of one mask from 128 to 1024 px.
 
@@ -15,7 +18,9 @@ process and its workers), which other users of a shared CPU disturb much less
 than wall-clock rates.
 
 The CPU may be shared: run it when ``uptime`` shows a low load, and read the
-figures as what this run measured.
+figures as what this run measured. Creating files on an ext4 without a journal
+costs more for ~30 s after many deletions nearby (other jobs cleaning up
+temporary directories), which also moves the figures.
 
 Usage::
 
@@ -37,6 +42,7 @@ from PIL import Image
 from scipy import ndimage
 from sklearn.cluster import KMeans
 
+import maskgen.generate
 from maskgen import MaskParams, diamond_square, generate_dataset, make_mask
 
 
@@ -96,19 +102,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         generate_dataset(tmp / "warmup", params, 8, workers=1)  # numba cache load / compile
+        tmpfile_ok = maskgen.generate._tmpfile_ok  # False if this filesystem refused O_TMPFILE
         # Fast runs first: on a shared machine a quiet window rarely lasts long.
-        for workers in (2, 1):
+        for name, workers, unnamed in (("2_workers", 2, True), ("1_workers", 1, True), ("2_workers_rename", 2, False)):
+            maskgen.generate._tmpfile_ok = unnamed and tmpfile_ok  # the workers fork with it
             start, cpu0 = time.perf_counter(), os.times()
-            generate_dataset(tmp / f"w{workers}", params, args.count, seed=0, workers=workers, progress=False)
+            generate_dataset(tmp / name, params, args.count, seed=0, workers=workers, progress=False)
             wall, cpu1 = time.perf_counter() - start, os.times()
             cpu = sum(cpu1[:4]) - sum(cpu0[:4])  # user + system, this process and its reaped workers
-            results[f"end_to_end_{workers}_workers_masks_per_s"] = args.count / wall
-            results[f"end_to_end_{workers}_workers_cpu_ms_per_mask"] = 1e3 * cpu / args.count
+            results[f"end_to_end_{name}_masks_per_s"] = args.count / wall
+            results[f"end_to_end_{name}_cpu_ms_per_mask"] = 1e3 * cpu / args.count
+        maskgen.generate._tmpfile_ok = tmpfile_ok
+        results["unnamed_files"] = tmpfile_ok
         results["reference_masks_per_s"] = per_second(lambda i: reference_mask(size, k, i, tmp / f"ref{i}.png"), args.ref_masks)
 
     ref = results["reference_masks_per_s"]
     for workers in (1, 2):
         results[f"speedup_{workers}_workers_vs_reference"] = results[f"end_to_end_{workers}_workers_masks_per_s"] / ref
+    one = results["end_to_end_1_workers_masks_per_s"]
+    results["scaling_1_to_2_workers"] = results["end_to_end_2_workers_masks_per_s"] / one
+    results["scaling_1_to_2_workers_rename"] = results["end_to_end_2_workers_rename_masks_per_s"] / one
     results["heightmap_kernel_masks_per_s_one_core"] = per_second(lambda i: diamond_square(size, size, 0.5, i), 500)
     growth = {}
     for s in (128, 256, 512, 1024):
@@ -123,12 +136,16 @@ def main() -> None:
         print(json.dumps(results, indent=1))
         return
     print(f"maskgen benchmark, {size}x{size}, K={k}, {os.cpu_count()} cores, load {results['load_before']:.2f} -> {results['load_after']:.2f}")
-    print(f"  2016 reference, 1 process       {ref:10.2f} masks/s")
-    for workers in (1, 2):
-        rate = results[f"end_to_end_{workers}_workers_masks_per_s"]
-        cpu = results[f"end_to_end_{workers}_workers_cpu_ms_per_mask"]
-        print(f"  maskgen to disk, {workers} worker(s)     {rate:10.1f} masks/s  ({rate / ref:,.0f}x reference), {cpu:.2f} CPU ms/mask")
-    print(f"  heightmap kernel alone, 1 core  {results['heightmap_kernel_masks_per_s_one_core']:10.1f} masks/s")
+    print(f"  {'2016 reference, 1 process':<46} {ref:8.2f} masks/s")
+    writer = "unnamed files" if results["unnamed_files"] else "renamed files: no O_TMPFILE here"
+    for name, label in (("1_workers", f"1 worker ({writer})"), ("2_workers", f"2 workers ({writer})"),
+                        ("2_workers_rename", "2 workers (renamed files)")):
+        rate = results[f"end_to_end_{name}_masks_per_s"]
+        cpu = results[f"end_to_end_{name}_cpu_ms_per_mask"]
+        print(f"  {'maskgen to disk, ' + label:<46} {rate:8.1f} masks/s  ({rate / ref:,.0f}x reference), {cpu:.2f} CPU ms/mask")
+    print(f"  {'1 -> 2 workers':<46} {results['scaling_1_to_2_workers']:8.2f}x  "
+          f"(renamed files: {results['scaling_1_to_2_workers_rename']:.2f}x)")
+    print(f"  {'heightmap kernel alone, 1 core':<46} {results['heightmap_kernel_masks_per_s_one_core']:8.1f} masks/s")
     print("  make_mask cost by size: " + ", ".join(f"{s}px {t * 1e3:.2f} ms ({t / growth[128]:.1f}x)" for s, t in growth.items()))
 
 

@@ -28,27 +28,25 @@ from pathlib import Path
 import click
 import torch
 
-from doodle.allocator import reuse_freed_memory
-from doodle.cli_options import default_malloc_option, norm_option
-from doodle.evaluate import median_seconds
+from benchtools import median_seconds
+from doodle.cli.options import comma_list, default_malloc_option, norm_option
 from doodle.generator import DoodleGenerator
 from doodle.optimize import OptimizeSettings, optimize_doodle
 from doodle.precision import PRECISIONS, resolve_precision
 from doodle.render import render_labels
 from doodle.semantic import load_style, load_target_map
-from doodle.weights import DEFAULT_STYLE_LAYERS, load_loss_net
+from doodle.vgg import DEFAULT_STYLE_LAYERS
+from doodle.weights import load_loss_net
+from maskgen.alloc import reuse_freed_memory
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 CLAIM_2016 = 500
 
 
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
-
 
 @click.command()
-@click.option("--sizes", default="256,512", show_default=True, help="Longest sides (px) to render at.")
-@click.option("--optimize-sizes", default="256", show_default=True,
+@click.option("--sizes", default="256,512", show_default=True, callback=comma_list(int), help="Longest sides (px) to render at.")
+@click.option("--optimize-sizes", default="256", show_default=True, callback=comma_list(int),
               help="Longest sides (px) to also run `doodle optimize` at (slow: minutes each).")
 @click.option("--iterations", type=click.IntRange(min=1), default=500, show_default=True,
               help="L-BFGS iterations of the optimization (the `doodle optimize` default).")
@@ -73,8 +71,7 @@ def main(sizes, optimize_sizes, iterations, time_iterations, repeats, precision,
          style_map, regions, norm, default_malloc) -> None:
     """Time `doodle render` against `doodle optimize` on one map (2016 claim: >= 500x faster)."""
     torch.set_num_threads(threads)
-    heap_reuse = not default_malloc and reuse_freed_memory()
-    sizes, optimize_sizes = _ints(sizes), _ints(optimize_sizes)
+    heap_reuse = "off (--default-malloc)" if default_malloc else reuse_freed_memory().describe()
     ran = iterations if time_iterations is None else min(time_iterations, iterations)
     exemplar = load_style(style, style_map, regions=regions, log=lambda _msg: None)
     model = DoodleGenerator.from_config({"k": exemplar.k} | ({} if norm is None else {"norm": norm})).eval()

@@ -35,19 +35,18 @@ from typing import Callable
 import click
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import maskgen
-from doodle.allocator import reuse_freed_memory
-from doodle.cli_options import default_malloc_option, norm_option
-from doodle.evaluate import median_seconds
+from benchtools import median_seconds
+from doodle.cli.options import comma_list, default_malloc_option, norm_option
 from doodle.generator import DoodleGenerator
 from doodle.loss import RegionStyleLoss
 from doodle.precision import autocast
-from doodle.semantic import load_style, one_hot
-from doodle.train import TrainConfig, train_step
+from doodle.semantic import one_hot
+from doodle.train import TrainConfig, load_training_style, style_loss, train_step
 from doodle.vgg import VGGFeatures
 from doodle.weights import load_loss_net
+from maskgen.alloc import reuse_freed_memory
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 TARGET_RATIO = 1.3
@@ -55,9 +54,8 @@ TARGET_RATIO = 1.3
 
 def make_masks(config: TrainConfig, k: int, seed: int = 0) -> torch.Tensor:
     """One training batch of one-hot maskgen masks, float32 ``(B, K, S, S)``."""
-    params = maskgen.MaskParams(width=config.size, height=config.size, regions=(k, k), **config.mask)
-    labels = torch.from_numpy(np.stack([maskgen.make_mask(params, seed, i).labels for i in range(config.batch)]))
-    return F.one_hot(labels.long(), k).permute(0, 3, 1, 2).float()
+    params = config.mask_params(k)
+    return one_hot(np.stack([maskgen.make_mask(params, seed, i).labels for i in range(config.batch)]), k)
 
 
 def vgg_pass(net: VGGFeatures, layers: tuple[str, ...], batch: int, size: int, precision: str) -> Callable[[], None]:
@@ -72,16 +70,6 @@ def vgg_pass(net: VGGFeatures, layers: tuple[str, ...], batch: int, size: int, p
         total.backward()
 
     return run
-
-
-def style_loss(config: TrainConfig, net: VGGFeatures) -> RegionStyleLoss:
-    """The region style loss of ``doodle.train.train`` for ``config`` (targets at ``config.size``)."""
-    style = load_style(config.style, config.style_map, regions=config.regions, size=config.size,
-                       log=lambda _msg: None)
-    style_image = torch.from_numpy(style.image).permute(2, 0, 1)[None].float()
-    return RegionStyleLoss(net, style_image, one_hot(style.labels, style.k), layers=config.style_layers,
-                           layer_weights=config.layer_weights, style_weight=config.style_weight,
-                           tv_weight=config.tv_weight)
 
 
 def loss_pass(loss_fn: RegionStyleLoss, masks: torch.Tensor, precision: str) -> Callable[[], None]:
@@ -112,12 +100,9 @@ def training_step(config: TrainConfig, loss_fn: RegionStyleLoss, masks: torch.Te
     return run
 
 
-def _ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v.strip()]
-
 
 @click.command()
-@click.option("--sizes", default="128,256", show_default=True, help="Comma-separated square training sizes (px).")
+@click.option("--sizes", default="128,256", show_default=True, callback=comma_list(int), help="Comma-separated square training sizes (px).")
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--precisions", default="fp32,bf16", show_default=True, help="Comma-separated: fp32, bf16.")
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Timed calls (median).")
@@ -138,8 +123,7 @@ def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, st
          norm, default_malloc) -> None:
     """Time a doodle training step against VGG forward+backward (target: ratio <= 1.3)."""
     torch.set_num_threads(threads)
-    heap_reuse = not default_malloc and reuse_freed_memory()
-    sizes = _ints(sizes)
+    heap_reuse = "off (--default-malloc)" if default_malloc else reuse_freed_memory().describe()
     if not sizes:
         raise click.BadParameter("give at least one size, e.g. 128,256", param_hint="--sizes")
     precisions = [p.strip() for p in precisions.split(",") if p.strip()]
@@ -166,7 +150,7 @@ def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, st
         config = TrainConfig(**(base.to_dict() | {"size": size}))
         mask_s = median_seconds(lambda: make_masks(config, regions), repeats=repeats, warmup=1)
         masks = make_masks(config, regions, config.seed)
-        loss_fn = style_loss(config, net)
+        loss_fn = style_loss(config, net, load_training_style(config, log=lambda _msg: None))
         for precision in precisions:
             vgg_s = median_seconds(vgg_pass(net, config.style_layers, batch, size, precision), repeats, warmup)
             loss_s = median_seconds(loss_pass(loss_fn, masks, precision), repeats, warmup)

@@ -37,3 +37,12 @@ def tiny_style(tmp_path):
     map_colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
     Image.fromarray(map_colours[labels]).save(style_map)
     return style, style_map
+
+
+@pytest.fixture(autouse=True)
+def _no_training_curves(monkeypatch):
+    # Redrawing RUN/curves.png costs ~1 s per sample step with matplotlib, and the
+    # tiny test runs sample every other step; tests/test_plot.py tests the drawing.
+    import doodle.train
+
+    monkeypatch.setattr(doodle.train, "update_run_curves", lambda run: False)

@@ -1,16 +1,64 @@
-"""doodle.allocator: large tensors come from the reused heap, not from fresh mmaps."""
+"""maskgen.alloc: each allocator setting is applied and reported on its own; large tensors reuse the heap."""
 
+import platform
 import subprocess
 import sys
 
 import pytest
 
+from maskgen import alloc
+
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def test_keep_heap_takes_both_settings_on_glibc_and_none_elsewhere():
+    settings = alloc.keep_heap()
+    assert (settings.mmap_threshold, settings.trim_threshold) == (GLIBC, GLIBC)
+    assert settings.describe() == ("yes" if GLIBC else "no: the C library refused M_MMAP_THRESHOLD and M_TRIM_THRESHOLD")
+
+
+@pytest.mark.parametrize("refused, taken", [(-3, "trim_threshold"), (-1, "mmap_threshold")])
+def test_a_refused_setting_does_not_keep_the_other_off(monkeypatch, refused, taken):
+    calls = []
+
+    def mallopt(option: int, value: int) -> int:
+        calls.append((option, value))
+        return 0 if option == refused else 1
+
+    monkeypatch.setattr(alloc, "_mallopt", lambda: mallopt)
+    settings = alloc.keep_heap(1 << 20)
+    assert sorted(calls) == [(-3, 1 << 20), (-1, 4 << 20)]  # both were tried
+    assert getattr(settings, taken) and not settings
+    name = {-3: "M_MMAP_THRESHOLD", -1: "M_TRIM_THRESHOLD"}[refused]
+    assert settings.refused == [name]
+    assert settings.describe() == f"partly: the C library refused {name}"
+
+
+def test_trim_threshold_is_capped_to_a_c_int(monkeypatch):
+    calls = {}
+
+    def mallopt(option: int, value: int) -> int:
+        calls[option] = value
+        return 1
+
+    monkeypatch.setattr(alloc, "_mallopt", lambda: mallopt)
+    assert alloc.keep_heap(1 << 30)
+    assert calls == {-3: 1 << 30, -1: 2**31 - 1}
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2**31, 1.5, True])
+def test_keep_heap_rejects_bad_limits(bad):
+    with pytest.raises(ValueError, match="limit_bytes must be an integer"):
+        alloc.keep_heap(bad)
+
+
 # Bytes glibc holds in mmapped blocks while a 64 MiB tensor (the size of a large
 # activation) is alive, minus before; mallinfo2 is glibc >= 2.33.
 PROBE = """
 import ctypes, sys, torch
-from doodle.allocator import reuse_freed_memory
-applied = reuse_freed_memory() if sys.argv[1] == "reuse" else None
+from maskgen.alloc import reuse_freed_memory
+if sys.argv[1] == "reuse":
+    assert reuse_freed_memory(), reuse_freed_memory().describe()
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
                 "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
@@ -18,23 +66,19 @@ libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = MallInfo2
 before = libc.mallinfo2().hblkhd
 x = torch.ones(16 << 20)
-print(applied, libc.mallinfo2().hblkhd - before)
+print(libc.mallinfo2().hblkhd - before)
 """
 
 
-def _probe(mode: str) -> tuple[str, int]:
+def _mmapped_bytes(mode: str) -> int:
     out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True)
-    if out.returncode != 0:
-        pytest.skip(f"no glibc mallinfo2 here: {out.stderr.strip().splitlines()[-1]}")
-    applied, mmapped = out.stdout.split()
-    return applied, int(mmapped)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc allocator settings")
+@pytest.mark.slow
+@pytest.mark.skipif(not GLIBC or tuple(map(int, platform.libc_ver()[1].split(".")[:2])) < (2, 33),
+                    reason="mallinfo2 needs glibc >= 2.33")
 def test_a_64_mib_tensor_comes_from_the_heap_not_a_fresh_mmap():
-    applied, reused = _probe("reuse")
-    if applied != "True":
-        pytest.skip("the C library did not take the settings")
-    _, default = _probe("default")
-    assert default >= 64 << 20  # the premise: by default glibc mmaps it
-    assert reused == 0
+    assert _mmapped_bytes("default") >= 64 << 20  # the premise: by default glibc mmaps it
+    assert _mmapped_bytes("reuse") == 0

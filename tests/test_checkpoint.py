@@ -59,7 +59,7 @@ def test_round_trip(tmp_path):
 
     restored, palette = generator_from_checkpoint(ckpt)
     assert not restored.training
-    assert palette.dtype == np.uint8 and palette.tolist() == PALETTE
+    assert palette.colours.dtype == np.uint8 and palette.colours.tolist() == PALETTE and palette.k == 2
     masks = torch.zeros(1, 2, 6, 6)
     masks[:, 0] = 1
     model.eval()

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from doodle.images import load_rgb
-from doodle.palette import derive_palette, snap_to_palette
+from doodle.palette import fit_palette, snap_to_palette
 
 colour = st.tuples(*[st.integers(0, 255)] * 3)
 
@@ -56,15 +56,16 @@ def test_random_maps_give_labels_or_a_clean_error(tmp_path, height, width, mode,
     np.testing.assert_array_equal(loaded, expected)  # alpha ignored, modes converted exactly
 
     try:
-        palette = derive_palette(loaded, k)
+        palette, labels = fit_palette(loaded, k)
         snapped = snap_to_palette(loaded, palette)
     except ValueError as exc:
         assert str(exc) and "\n" not in str(exc)
         return
-    assert palette.dtype == np.uint8 and palette.ndim == 2 and palette.shape[1] == 3
     assert 1 <= len(palette) == (k or len(palette))
     present = {tuple(c) for c in loaded.reshape(-1, 3)}
-    assert all(tuple(c) in present for c in palette)  # palette colours are real map colours
+    members, _ = palette.flat()
+    assert all(tuple(c) in present for c in members)  # palette colours are real map colours
+    assert labels.shape == (height, width) and labels.dtype == np.uint8 and int(labels.max()) < len(palette)
     assert snapped.shape == (height, width) and snapped.dtype == np.uint8
     assert int(snapped.max()) < len(palette)
 
@@ -82,5 +83,6 @@ def test_as_many_regions_as_colours_reproduces_the_map(tmp_path, height, width, 
     Image.fromarray(rgb).save(path)
     loaded = load_rgb(path)
     k = len(np.unique(loaded.reshape(-1, 3), axis=0))
-    palette = derive_palette(loaded, k)
-    np.testing.assert_array_equal(palette[snap_to_palette(loaded, palette)], loaded)
+    palette, labels = fit_palette(loaded, k)
+    np.testing.assert_array_equal(palette.colours[labels], loaded)
+    np.testing.assert_array_equal(snap_to_palette(loaded, palette), labels)

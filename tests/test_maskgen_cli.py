@@ -68,7 +68,7 @@ def test_generate_verify_stats_preview(tmp_path):
     data = json.loads(stats.output)
     assert data["masks"] == 12 and data["regions_per_mask"] == {"3": 12}
     assert sum(data["area"]["histogram"]) == 36
-    assert Image.open(tmp_path / "s.png").size == (900, 300)
+    assert Image.open(tmp_path / "s.png").size == (1200, 800)  # four labelled histograms (needs matplotlib)
     table = run("stats", out).output
     assert "regions per mask         K=3: 12" in table and "masks with a region <1%" in table
 

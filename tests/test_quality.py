@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from doodle.evaluate import StyleJudge, median_seconds
+from doodle.evaluate import StyleJudge, compare_with_optimize, summarize
 from doodle.generator import DoodleGenerator
+from doodle.optimize import OptimizeSettings
 from doodle.render import render_labels
 from doodle.semantic import StyleExemplar, load_style, load_target_map
 from doodle.train import TrainConfig, train
@@ -66,14 +67,46 @@ def test_painting_crops_score_near_zero_on_a_stationary_style_and_are_seeded(tin
         judge.painting_crops(17, count=1)
 
 
-def test_median_seconds_counts_only_the_timed_calls():
-    calls = []
-    assert median_seconds(lambda: calls.append(1), repeats=3, warmup=2) >= 0.0
-    assert len(calls) == 5
-    with pytest.raises(ValueError, match="repeats >= 1"):
-        median_seconds(lambda: None, repeats=0)
+def test_style_distance_is_zero_on_the_style_and_relative_per_layer(tiny_net):
+    labels = np.zeros((16, 16), np.uint8); labels[:, 8:] = 1
+    rng = np.random.default_rng(0)
+    image = np.where(labels[..., None] == 0, 0.2, 0.8) + 0.1 * rng.random((16, 16, 3))
+    style = StyleExemplar(image.astype(np.float32), labels, np.array([[0, 0, 0], [255, 255, 255]], np.uint8))
+    judge = StyleJudge(tiny_net, style, layers=["relu1_1", "relu2_1"], blur=1, border=1)
+    assert judge.style_distance(style.image, labels) == pytest.approx(0.0, abs=1e-6)
+    black = np.zeros_like(style.image)
+    per_layer = []
+    for layer in ("relu1_1", "relu2_1"):
+        alone = StyleJudge(tiny_net, style, layers=[layer], blur=1, border=1)
+        target = getattr(alone.loss_fn, f"target_{layer}")
+        per_layer.append(alone.gram_loss(black, labels) / float(target.pow(2).sum()))
+    assert judge.style_distance(black, labels) == pytest.approx(sum(per_layer), rel=1e-5)
+    noisy = judge.style_distance(style.image + 0.02 * rng.standard_normal(image.shape).astype(np.float32), labels)
+    assert 0 < noisy < 0.1 * judge.style_distance(black, labels)
 
 
+def test_compare_with_optimize_paints_both_ways_and_judges_both(tiny_net):
+    style = halves_style()
+    judge = StyleJudge(tiny_net, style, layers=["relu1_1", "relu2_1"], blur=1, border=1)
+    model = DoodleGenerator(k=2, scales=2, width=4).eval()
+    labels = style.labels[:, ::-1].copy()  # the halves swapped
+    row = compare_with_optimize(judge, model, labels, OptimizeSettings(iterations=5, layers=["relu1_1", "relu2_1"]),
+                                precision="fp32")
+    assert row["generated"].shape == row["optimized"].shape == (16, 16, 3)
+    assert row["gram_optimize"] == pytest.approx(judge.gram_loss(row["optimized"], labels))
+    assert row["gram_ratio"] == pytest.approx(row["gram_generator"] / row["gram_optimize"])
+    assert row["gram_optimize"] < row["gram_generator"]  # 5 L-BFGS iterations beat an untrained generator
+    assert row["optimize_iterations_to_match"] in (1, 2, 3, 4, 5)
+
+
+def test_summarize_averages_ratios_geometrically_and_counts_never_matched_maps():
+    rows = [{"gram_ratio": 2.0, "fidelity_generator": 0.5, "optimize_iterations_to_match": None},
+            {"gram_ratio": 8.0, "fidelity_generator": 1.0, "optimize_iterations_to_match": 3}]
+    assert summarize(rows, iterations=10) == {"gram_ratio": 4.0, "fidelity_generator": 0.75,
+                                              "optimize_iterations_to_match": 7.0}
+
+
+@pytest.mark.slow
 def test_training_raises_region_fidelity_on_the_exemplar(tiny_net, tmp_path):
     # Tiny but real: 30 steps of 48 px masks with random VGG weights (about 5 s on
     # 2 cores) take fidelity from noise level (~0.11) to ~0.7 on the held-out target.

@@ -35,6 +35,7 @@ def params(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss(tiny_style, tmp_path):
     cfg = config(tiny_style, tmp_path / "run", steps=25, lr=0.05)
     model = train(cfg, progress=False, log=lambda _m: None)
@@ -84,6 +85,27 @@ def test_resume_continues_exactly(tiny_style, tmp_path):
     assert a[0]["step"] == b[0]["step"] == 4
     torch.testing.assert_close(a[0]["exp_avg_sq"], b[0]["exp_avg_sq"], rtol=0, atol=0)
     assert [json.loads(x)["step"] for x in (half / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_resume_tolerates_a_torn_last_log_line(tiny_style, tmp_path):
+    full = train(config(tiny_style, tmp_path / "full"), progress=False, log=lambda _m: None)
+    half = tmp_path / "half"
+    train(config(tiny_style, half, steps=2), progress=False, log=lambda _m: None)
+    with open(half / "log.jsonl", "a") as f:
+        f.write('{"step": 3, "loss": 1.2')  # power loss mid-line
+    resumed = train(TrainConfig.from_run(half, steps=4), resume=True, progress=False, log=lambda _m: None)
+    torch.testing.assert_close(params(resumed), params(full), rtol=0, atol=0)
+    log = [json.loads(x) for x in (half / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2, 3, 4]
+    elapsed = [e["elapsed_s"] for e in log]
+    assert elapsed == sorted(elapsed) and elapsed[0] > 0  # the clock continues across the resume
+
+
+def test_config_from_dict_refuses_unknown_keys_naming_them(tiny_style, tmp_path):
+    stored = config(tiny_style, tmp_path).to_dict()
+    assert TrainConfig.from_dict(stored) == config(tiny_style, tmp_path)
+    with pytest.raises(ValueError, match="unknown training config key.*lr_halflife"):
+        TrainConfig.from_dict(stored | {"lr_halflife": 10})
 
 
 def test_resuming_a_run_from_before_region_colors_is_refused_in_one_line(tiny_style, tmp_path):
@@ -181,6 +203,7 @@ def test_norm_option_reaches_the_checkpoint(tiny_style, tmp_path):
     assert any(isinstance(m, RegionInstanceNorm) for m in model.modules())
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tiny_style, tmp_path):
     steps = 12
     ref = tmp_path / "ref"
@@ -218,6 +241,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_keep_identical_parameters(tiny_style, tmp_path):
     cfg = config(tiny_style, tmp_path / "run", steps=3).to_dict()
     script = tmp_path / "ddp_train.py"
@@ -240,7 +264,7 @@ def test_two_gloo_processes_keep_identical_parameters(tiny_style, tmp_path):
 def test_cli_defaults_are_the_config_defaults():
     # The CLI keeps its own defaults (it imports doodle.train lazily for a fast --help);
     # they must not drift from TrainConfig's, which the library and the demo use.
-    from doodle.cli_train import train as train_command
+    from doodle.cli.train import train as train_command
 
     defaults = {p.name: p.default for p in train_command.params}
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}

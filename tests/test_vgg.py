@@ -1,4 +1,4 @@
-"""VGGFeatures: torchvision layout, truncation, pooling, sizes and preprocessing."""
+"""VGGFeatures: torchvision layout, truncation, pooling, sizes, preprocessing and random weights."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from doodle.vgg import CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, VGG_LAYER_NAMES, VGGFeatures, conv_shapes
+from doodle.vgg import DEFAULT_STYLE_LAYERS, VGG_LAYER_NAMES, VGGFeatures, conv_shapes, init_random_
 
 # torchvision.models.vgg19().features: conv layers sit at these indices.
 VGG19_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
@@ -98,15 +98,16 @@ def test_caffe_preprocessing_is_bgr_255_minus_mean():
     _identity_first_conv(net)
     rgb = torch.tensor([1.0, 0.9, 0.8]).view(1, 3, 1, 1)
     out = net(rgb, ["relu1_1"])["relu1_1"][0, :3, 0, 0]
-    expected = torch.tensor([0.8 * 255 - CAFFE_MEAN_BGR[0], 0.9 * 255 - CAFFE_MEAN_BGR[1], 255 - CAFFE_MEAN_BGR[2]])
+    # The Caffe VGG mean, BGR: 103.939, 116.779, 123.68.
+    expected = torch.tensor([0.8 * 255 - 103.939, 0.9 * 255 - 116.779, 255 - 123.68])
     torch.testing.assert_close(out, expected)
-    assert expected.tolist() == pytest.approx([100.061, 112.721, 131.32], abs=1e-3)
 
 
 def test_torchvision_preprocessing_is_imagenet_mean_std():
     net = VGGFeatures("vgg19", last_layer="relu1_1")
     rgb = torch.tensor([0.9, 0.1, 0.5]).view(1, 3, 1, 1)
-    expected = (rgb.flatten() - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    # torchvision's ImageNet mean and std.
+    expected = (rgb.flatten() - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
     torch.testing.assert_close(net.preprocess(rgb).flatten(), expected)
 
 
@@ -129,3 +130,23 @@ def test_bad_arguments_are_one_line_errors():
         VGGFeatures("vgg11")
     with pytest.raises(ValueError, match=r"expected an RGB batch of shape \(B, 3, H, W\), got \(3, 4, 4\)"):
         VGGFeatures(last_layer="relu1_1")(torch.rand(3, 4, 4), ["relu1_1"])
+
+
+@pytest.mark.parametrize("arch, pooling", [("vgg19", "avg"), ("vgg16", "max")])
+def test_random_weights_keep_activation_magnitude(arch, pooling):
+    net = init_random_(VGGFeatures(arch, "relu5_1", pooling), seed=3)
+    image = torch.rand(1, 3, 80, 72, generator=torch.Generator().manual_seed(11))
+    out = net(image, DEFAULT_STYLE_LAYERS)
+    rms = [out[name].square().mean().sqrt().item() for name in DEFAULT_STYLE_LAYERS]
+    assert max(rms) / min(rms) < 1.5, rms
+    assert all(0.5 < r < 2.0 for r in rms), rms
+
+
+def test_random_weights_are_seeded():
+    a, b, c = (init_random_(VGGFeatures(last_layer="relu2_1"), seed=s) for s in (0, 0, 1))
+    assert a.net_id == "random-vgg19-seed0" and c.net_id == "random-vgg19-seed1"
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert not torch.equal(a.features[0].weight, c.features[0].weight)
+    # Truncating deeper does not change the shared layers: the draws happen in layer order.
+    deep = init_random_(VGGFeatures(last_layer="relu3_1"), seed=0)
+    assert all(torch.equal(a.state_dict()[k], deep.state_dict()[k]) for k in a.state_dict())

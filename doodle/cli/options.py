@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from doodle.device import DEVICE_CHOICES
 from doodle.generator import NORMS
 from doodle.precision import PRECISIONS
 
@@ -29,7 +30,7 @@ loss_net_option = click.option(
 )
 precision_option = click.option(
     "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-    help="auto: bf16 autocast on CPUs/GPUs with native bf16, else fp32.",
+    help="auto: bf16 autocast on CPUs/GPUs with native bf16, fp16 (with loss scaling) on older GPUs, else fp32.",
 )
 style_layers_option = click.option(
     "--style-layers", callback=comma_list(str), default=None, metavar="L1,L2,...",
@@ -51,5 +52,9 @@ norm_option = click.option(
 default_malloc_option = click.option(
     "--default-malloc", is_flag=True,
     help="Leave glibc's allocator at its defaults (a fresh mmap for every large tensor) instead of "
-    "reusing freed memory (doodle.allocator): for timing what the setting gains.",
+    "reusing freed memory (maskgen.alloc): for timing what the setting gains.",
+)
+device_option = click.option(
+    "--device", default="auto", show_default=True, metavar="DEVICE",
+    help=f"{DEVICE_CHOICES}. auto: the CUDA GPU when there is one (under torchrun, LOCAL_RANK's), else the CPU.",
 )

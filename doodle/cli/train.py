@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from doodle.cli_options import (layer_weights_option, loss_net_option, norm_option, precision_option,
+from doodle.cli.options import (device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
 
 
@@ -34,6 +34,7 @@ from doodle.cli_options import (layer_weights_option, loss_net_option, norm_opti
 @click.option("--tv-weight", type=float, default=0.0, show_default=True)
 @loss_net_option
 @precision_option
+@device_option
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Generator width (channels per scale).")
 @click.option("--scales", type=click.IntRange(min=1), default=None, help="Generator scales.")
 @norm_option
@@ -48,7 +49,7 @@ from doodle.cli_options import (layer_weights_option, loss_net_option, norm_opti
               help="DataLoader worker processes making masks.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable mask files (with a warning) instead of stopping.")
 def train(style, style_map, regions, masks, size, style_size, batch, steps, lr, style_layers, layer_weights,
-          style_weight, tv_weight, loss_net, precision, width, scales, norm, seed, out, resume, overwrite, sample_every, lr_half_life,
+          style_weight, tv_weight, loss_net, precision, device, width, scales, norm, seed, out, resume, overwrite, sample_every, lr_half_life,
           lr_min_ratio, checkpoint_every, log_every, workers, skip_corrupt) -> None:
     """Train a generator that paints any semantic mask in the style of STYLE.
 
@@ -59,7 +60,7 @@ def train(style, style_map, regions, masks, size, style_size, batch, steps, lr, 
     torchrun --nproc_per_node=N -m doodle train ...
     """
     from doodle.train import TrainConfig, train as run_training
-    from doodle.weights import DEFAULT_STYLE_LAYERS
+    from doodle.vgg import DEFAULT_STYLE_LAYERS
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
@@ -78,4 +79,4 @@ def train(style, style_map, regions, masks, size, style_size, batch, steps, lr, 
             sample_every=sample_every, checkpoint_every=checkpoint_every, log_every=log_every, workers=workers,
             skip_corrupt=skip_corrupt, generator=generator,
         )
-    run_training(config, resume=resume, overwrite=overwrite, log=click.echo)
+    run_training(config, resume=resume, overwrite=overwrite, log=click.echo, device=device)

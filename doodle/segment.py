@@ -1,0 +1,331 @@
+"""Semantic maps from a painting alone: cluster its pixels into solid regions.
+
+Most users have a painting and no map. :func:`segment_painting` makes one
+(``doodle map``), at a working size of :data:`WORK_SIDE` pixels on the longest
+side:
+
+1. Three groups of features per pixel (:func:`pixel_features`):
+
+   - *colour*: CIELAB, smoothed over :data:`COLOUR_SIGMA` pixels so that single
+     brush strokes blend into the colour of their area;
+   - *texture*: the local standard deviation of L, a and b at the scales
+     :data:`TEXTURE_SIGMAS`: how strongly the colour varies around the pixel,
+     which tells a smooth sky from a grassy field of the same mean colour;
+   - *position*: ``(y, x)`` as fractions of the longest side, so that regions
+     come out compact rather than scattered.
+
+   Each group is scaled to unit total variance, then weighted by
+   :data:`WEIGHTS`: colour counts most, texture and position less.
+2. K-means (scikit-learn) on those features (:func:`cluster_pixels`). Without
+   a region count, ``K`` is the one in :data:`AUTO_REGIONS` with the best
+   silhouette score on :data:`SILHOUETTE_SAMPLE` pixels.
+3. Solid regions (:func:`solid_regions`): maskgen's majority filter over a
+   window of about 1/32 of the longest side, then every connected piece smaller
+   than :data:`MIN_PIECE_SHARE` of the picture joins the region around it
+   (each region keeps its largest piece), like maskgen's min-area rule.
+4. Regions numbered by area, largest first: the order in which
+   :func:`doodle.palette.fit_palette` lists them, so region ``i`` of the map is
+   region ``i`` of a generator trained on it. The labels are resized to the
+   painting with nearest neighbour and one more majority filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+
+from doodle.images import fit_size, resize_labels, resize_rgb
+from maskgen.modefilter import majority_filter
+from maskgen.palette import PALETTE
+
+#: Longest side, in pixels, at which features are computed and clustered.
+WORK_SIDE = 256
+#: Smoothing of the colour feature, in working pixels.
+COLOUR_SIGMA = 2.0
+#: Window scales (Gaussian sigma, working pixels) of the local colour statistics.
+TEXTURE_SIGMAS = (2.0, 6.0)
+#: Weight of each feature group after it is scaled to unit total variance.
+WEIGHTS = {"colour": 1.0, "texture": 0.5, "position": 0.5}
+#: Region counts ``doodle map`` accepts: maskgen's 20 distinct palette colours.
+MIN_REGIONS, MAX_REGIONS = 2, 20
+#: Region counts tried by the automatic choice.
+AUTO_REGIONS = range(2, 9)
+#: Pixels the silhouette score of the automatic choice is computed on.
+SILHOUETTE_SAMPLE = 3000
+#: A connected piece of a region smaller than this share of the picture joins its surroundings.
+MIN_PIECE_SHARE = 0.005
+#: K-means restarts (the best of them is kept).
+N_INIT = 4
+
+
+@dataclass(frozen=True)
+class PaintingMap:
+    """A semantic map found in a painting by :func:`segment_painting`.
+
+    Attributes
+    ----------
+    labels : np.ndarray
+        ``uint8`` ``(H, W)`` region of each pixel of the painting, ``0..k-1``,
+        region 0 the largest.
+    k : int
+        Number of regions in ``labels``; fewer than asked for when a region
+        was too scattered to survive the smoothing.
+    scores : dict of int to float
+        Silhouette score of each region count tried by the automatic choice
+        (empty when the count was given).
+    """
+
+    labels: np.ndarray
+    k: int
+    scores: dict[int, float] = field(default_factory=dict)
+
+
+def check_regions(regions: int | None) -> None:
+    """Refuse region counts ``doodle map`` cannot paint in distinct colours.
+
+    Examples
+    --------
+    >>> check_regions(4); check_regions(None)
+    >>> check_regions(1)
+    Traceback (most recent call last):
+    ValueError: --regions must be between 2 and 20 (maskgen's distinct palette colours), got 1
+    """
+    if regions is not None and not MIN_REGIONS <= regions <= MAX_REGIONS:
+        raise ValueError(
+            f"--regions must be between {MIN_REGIONS} and {MAX_REGIONS} (maskgen's distinct palette colours), got {regions}"
+        )
+
+
+def segment_painting(rgb: np.ndarray, regions: int | None = None, seed: int = 0) -> PaintingMap:
+    """Segment a painting into ``regions`` solid regions (the module docstring gives the steps).
+
+    Parameters
+    ----------
+    rgb : np.ndarray
+        ``uint8`` ``(H, W, 3)`` painting.
+    regions : int or None
+        Number of regions, 2..20; ``None`` picks the count in
+        :data:`AUTO_REGIONS` with the best silhouette score.
+    seed : int
+        Seed of K-means and of the silhouette sample: the same seed gives the same map.
+
+    Returns
+    -------
+    PaintingMap
+
+    Raises
+    ------
+    ValueError
+        A region count out of range, or a painting with fewer pixels or
+        distinct colours than regions.
+
+    Examples
+    --------
+    >>> painting = np.zeros((20, 30, 3), np.uint8); painting[:, 18:] = 255
+    >>> found = segment_painting(painting, 2)
+    >>> found.k, found.labels[0, ::6].tolist()
+    (2, [0, 0, 0, 1, 1])
+    """
+    check_regions(regions)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected a uint8 RGB painting of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    h, w = rgb.shape[:2]
+    distinct = len(np.unique(rgb.reshape(-1, 3), axis=0))
+    need = regions or MIN_REGIONS
+    if distinct < need:
+        raise ValueError(f"the painting has {distinct} distinct colour(s), too few for {need} regions")
+    small = resize_rgb(rgb, fit_size(h, w, min(WORK_SIDE, max(h, w))))
+    features = stack_features(pixel_features(small))
+    scores, clusters = {}, {}
+    if regions is None:
+        sample = np.random.default_rng(seed).permutation(len(features))[:SILHOUETTE_SAMPLE]
+        for k in (k for k in AUTO_REGIONS if k <= distinct):
+            clusters[k] = _kmeans(features, k, seed)
+            found = clusters[k][sample]
+            scores[k] = float(silhouette_score(features[sample], found)) if len(set(found)) > 1 else -1.0
+        regions = max(scores, key=lambda k: (scores[k], -k))
+    clustered = clusters[regions] if regions in clusters else _kmeans(features, regions, seed)
+    labels = solid_regions(clustered.reshape(small.shape[:2]).astype(np.uint8), regions)
+    if labels.shape != (h, w):
+        labels = resize_labels(labels, (h, w))
+        # Nearest-neighbour upscaling leaves staircases one working pixel high.
+        labels = majority_filter(labels, 2 * (max(h, w) // max(small.shape[:2])) + 1)
+    labels = _by_area(labels)
+    return PaintingMap(labels=labels, k=int(labels.max()) + 1, scores=scores)
+
+
+def pixel_features(rgb: np.ndarray) -> dict[str, np.ndarray]:
+    """Colour, texture and position features of every pixel.
+
+    Parameters
+    ----------
+    rgb : np.ndarray
+        ``uint8`` ``(h, w, 3)`` painting at the working size.
+
+    Returns
+    -------
+    dict of str to np.ndarray
+        ``float32`` ``(h, w, F)`` per group: ``"colour"`` (CIELAB smoothed
+        over :data:`COLOUR_SIGMA`, F = 3), ``"texture"`` (local standard
+        deviation of L, a, b at each of :data:`TEXTURE_SIGMAS`, F = 6) and
+        ``"position"`` (y, x over the longest side, F = 2).
+
+    Examples
+    --------
+    >>> {name: f.shape for name, f in pixel_features(np.zeros((4, 6, 3), np.uint8)).items()}
+    {'colour': (4, 6, 3), 'texture': (4, 6, 6), 'position': (4, 6, 2)}
+    """
+    lab = srgb_to_lab(rgb)
+    channels = [lab[..., c] for c in range(3)]
+    colour = np.stack([ndimage.gaussian_filter(c, COLOUR_SIGMA) for c in channels], axis=-1)
+    texture = []
+    for sigma in TEXTURE_SIGMAS:
+        for c in channels:
+            mean = ndimage.gaussian_filter(c, sigma)
+            texture.append(np.sqrt(np.maximum(ndimage.gaussian_filter(c * c, sigma) - mean * mean, 0.0)))
+    h, w = rgb.shape[:2]
+    position = np.stack(np.mgrid[0:h, 0:w], axis=-1) / max(h, w)
+    return {
+        "colour": colour.astype(np.float32),
+        "texture": np.stack(texture, axis=-1).astype(np.float32),
+        "position": position.astype(np.float32),
+    }
+
+
+def stack_features(groups: dict[str, np.ndarray], weights: dict[str, float] = WEIGHTS) -> np.ndarray:
+    """One ``float32`` ``(h * w, F)`` matrix: each group centred, scaled to unit total variance, weighted.
+
+    A group that does not vary (a flat painting's texture) is centred only.
+    """
+    parts = []
+    for name, weight in weights.items():
+        f = groups[name].reshape(-1, groups[name].shape[-1]).astype(np.float64)
+        f = f - f.mean(axis=0)
+        spread = np.sqrt((f**2).sum(axis=1).mean())
+        parts.append(f * (weight / spread if spread > 1e-9 else 0.0))
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def cluster_pixels(groups: dict[str, np.ndarray], k: int, seed: int = 0, weights: dict[str, float] = WEIGHTS) -> np.ndarray:
+    """K-means of the pixels on their features: ``uint8`` ``(h, w)`` labels ``0..k-1``.
+
+    Examples
+    --------
+    >>> img = np.zeros((32, 32, 3), np.uint8); img[20:] = 200  # a black top, a grey bottom
+    >>> cluster_pixels(pixel_features(img), 2)[::4, 0].tolist()
+    [0, 0, 0, 0, 0, 1, 1, 1]
+    """
+    shape = next(iter(groups.values())).shape[:2]
+    return _by_area(_kmeans(stack_features(groups, weights), k, seed).reshape(shape).astype(np.uint8))
+
+
+def solid_regions(labels: np.ndarray, k: int) -> np.ndarray:
+    """Make regions solid: majority filter, then small pieces join their surroundings.
+
+    The window of maskgen's majority filter is about 1/32 of the longest side
+    (odd, at least 3). Then every 4-connected piece of a region smaller than
+    :data:`MIN_PIECE_SHARE` of the picture, except the largest piece of each
+    region, takes the label of the nearest pixel outside such pieces.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        ``uint8`` ``(h, w)`` labels ``0..k-1``.
+    k : int
+        Number of labels.
+
+    Returns
+    -------
+    np.ndarray
+        ``uint8`` ``(h, w)``; a region that no piece of survives is gone and
+        the labels are renumbered ``0..k'-1`` by area.
+
+    Examples
+    --------
+    >>> labels = np.zeros((40, 40), np.uint8); labels[20:] = 1; labels[5, 5] = labels[30:32, 30:32] = 2
+    >>> np.bincount(solid_regions(labels, 3).ravel()).tolist()
+    [800, 800]
+    """
+    h, w = labels.shape
+    labels = majority_filter(labels, max(3, 2 * (max(h, w) // 64) + 1))
+    small = np.zeros(labels.shape, bool)
+    for region in range(k):
+        pieces, n = ndimage.label(labels == region)
+        if n == 0:
+            continue
+        sizes = np.bincount(pieces.ravel())[1:]
+        tiny = sizes < MIN_PIECE_SHARE * labels.size
+        tiny[np.argmax(sizes)] = False
+        small |= tiny[np.maximum(pieces - 1, 0)] & (pieces > 0)
+    if small.any():
+        _, (rows, cols) = ndimage.distance_transform_edt(small, return_indices=True)
+        labels = labels[rows, cols]
+    return _by_area(labels)
+
+
+def draw_borders(rgb: np.ndarray, labels: np.ndarray, width: int | None = None) -> np.ndarray:
+    """The painting with each region outlined in its map colour, for checking a map by eye.
+
+    Parameters
+    ----------
+    rgb : np.ndarray
+        ``uint8`` ``(H, W, 3)`` painting.
+    labels : np.ndarray
+        ``uint8`` ``(H, W)`` its regions.
+    width : int or None
+        Outline width on each side of a border, in pixels; default about
+        1/200 of the longest side, at least 1.
+
+    Returns
+    -------
+    np.ndarray
+        ``uint8`` ``(H, W, 3)``: borders in the region's maskgen palette
+        colour, edged in black so they show on any painting.
+    """
+    if labels.shape != rgb.shape[:2]:
+        raise ValueError(f"labels of shape {labels.shape} do not fit a painting of {rgb.shape[:2]}")
+    width = width or max(1, max(labels.shape) // 200)
+    edge = np.zeros(labels.shape, bool)
+    edge[1:] |= labels[1:] != labels[:-1]
+    edge[:-1] |= labels[1:] != labels[:-1]
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :-1] |= labels[:, 1:] != labels[:, :-1]
+    line = ndimage.binary_dilation(edge, iterations=width - 1) if width > 1 else edge
+    rim = ndimage.binary_dilation(line) & ~line
+    out = rgb.copy()
+    out[rim] = 0
+    out[line] = PALETTE[labels[line]]
+    return out
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of sRGB colours: ``uint8`` ``(..., 3)`` -> ``float64`` ``(..., 3)`` L in 0..100.
+
+    Examples
+    --------
+    >>> srgb_to_lab(np.array([[255, 0, 0], [0, 0, 255]], np.uint8)).round(1).tolist()
+    [[53.2, 80.1, 67.2], [32.3, 79.2, -107.9]]
+    """
+    c = rgb.astype(np.float64) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    to_xyz = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]])
+    xyz = linear @ to_xyz.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def _kmeans(features: np.ndarray, k: int, seed: int) -> np.ndarray:
+    return KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit_predict(features)
+
+
+def _by_area(labels: np.ndarray) -> np.ndarray:
+    """Renumber the labels present ``0..k'-1`` by decreasing area (ties: lower label first)."""
+    counts = np.bincount(labels.ravel(), minlength=256)
+    order = np.lexsort((np.arange(256), -counts))
+    rank = np.empty(256, np.uint8)
+    rank[order] = np.arange(256)
+    return rank[labels]

@@ -1,0 +1,111 @@
+"""Running the doodle web app: load the styles once, bind the socket, serve with uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from typing import Callable
+
+from doodle.device import resolve_device
+from doodle.serve.app import create_app
+from doodle.serve.styles import load_styles
+
+#: Host names that stay on this machine.
+LOOPBACK_NAMES = ("localhost",)
+#: Most connections served at once; more get HTTP 503 instead of piling up
+#: request bodies in memory.
+MAX_CONNECTIONS = 64
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only.
+
+    Examples
+    --------
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, True, False)
+    """
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port`` 0: any free port).
+
+    Raises
+    ------
+    OSError
+        One line saying what to do when the address is taken or not this machine's.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port, "
+                      f"or --port 0 for any free one") from None
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """The page's address for a bound socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def serve(
+    checkpoint: str | os.PathLike | None = None,
+    runs: str | os.PathLike | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    device: str = "auto",
+    precision: str = "auto",
+    threads: int | None = None,
+    log: Callable[[str], object] = print,
+) -> None:
+    """``doodle serve``: the drawing page for one checkpoint or a folder of runs, until Ctrl-C.
+
+    Parameters
+    ----------
+    checkpoint, runs : path-like
+        Exactly one: ``RUN/checkpoint.pt``, or a folder of run folders.
+    host, port : str, int
+        Where to listen. Only loopback addresses are private; any other host
+        makes the page (and this machine's CPU) available to the network, which
+        is said in a warning.
+    device, precision : str
+        As for ``doodle render``.
+    threads : int or None
+        torch threads per render; default: every core this process may use.
+    log : callable
+        Receives the address and notes, one line each.
+    """
+    import uvicorn
+
+    torch_device = resolve_device(device, log=log)
+    threads = threads or len(os.sched_getaffinity(0))
+    styles = load_styles(checkpoint=checkpoint, runs=runs, device=torch_device, log=log)
+    local = is_loopback(host)
+    # Names a browser uses for a loopback server; any other Host header is a DNS-rebinding page.
+    allowed = ["127.0.0.1", "localhost", "[::1]", "::1"] if local else None
+    app = create_app(styles, precision=precision, threads=threads, allowed_hosts=allowed)
+    sock = bind(host, port)
+    if not local:
+        log(f"warning: listening on {host}, not 127.0.0.1: anyone who can reach this machine can use the page "
+            f"and its CPU; there is no login")
+    names = ", ".join(f"{s.id} (K={s.k}, step {s.step})" for s in styles)
+    log(f"doodle serve: {names} at {url_of(sock)} ({threads} torch threads; Ctrl-C to stop)")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, limit_concurrency=MAX_CONNECTIONS,
+                            timeout_graceful_shutdown=2)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,83 @@
+"""Small pictures of a style for the page: the painting's thumbnail and one texture swatch per region."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from doodle.images import fit_size, resize_labels, resize_rgb
+
+#: Side of the square region swatches, in pixels.
+SWATCH_SIDE = 40
+#: Longest side of style thumbnails, in pixels.
+THUMBNAIL_SIDE = 160
+#: Swatches are cut from the style scaled to this longest side, with a window
+#: of this share of its shorter side: enough texture to recognise, small enough
+#: to fit inside a region.
+_WORK_SIDE = 256
+_WINDOW_SHARE = 0.2
+
+
+def thumbnail(image: np.ndarray, longest: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """``uint8`` ``(H, W, 3)`` scaled (Lanczos) so that its longest side is at most ``longest``."""
+    h, w = image.shape[:2]
+    return resize_rgb(image, fit_size(h, w, min(longest, max(h, w))))
+
+
+def region_swatches(image: np.ndarray, labels: np.ndarray, k: int, side: int = SWATCH_SIDE) -> list[np.ndarray | None]:
+    """A square crop of the style image inside each region, where the region is most solid.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        ``uint8`` ``(H, W, 3)`` style image.
+    labels : np.ndarray
+        ``uint8`` ``(H, W)`` its regions, ``0..k-1``.
+    k : int
+        Number of regions.
+    side : int
+        Side of each swatch in pixels.
+
+    Returns
+    -------
+    list of np.ndarray or None
+        ``uint8`` ``(side, side, 3)`` per region; ``None`` for a region the
+        style map does not paint.
+
+    Examples
+    --------
+    >>> image = np.zeros((40, 60, 3), np.uint8); image[:, 30:] = 200
+    >>> labels = (np.arange(60)[None].repeat(40, 0) >= 30).astype(np.uint8)
+    >>> [None if s is None else int(s.mean()) for s in region_swatches(image, labels, 3, side=8)]
+    [0, 200, None]
+    """
+    if image.shape[:2] != labels.shape:
+        raise ValueError(f"style image {image.shape[:2]} and labels {labels.shape} differ in size")
+    h, w = fit_size(*labels.shape, min(_WORK_SIDE, max(labels.shape)))
+    image, labels = resize_rgb(image, (h, w)), resize_labels(labels, (h, w))
+    window = max(2, round(min(h, w) * _WINDOW_SHARE))
+    swatches: list[np.ndarray | None] = []
+    for region in range(k):
+        inside = labels == region
+        if not inside.any():
+            swatches.append(None)
+            continue
+        share = ndimage.uniform_filter(inside.astype(np.float32), size=window, mode="constant")
+        cy, cx = np.unravel_index(np.argmax(share), share.shape)
+        top = int(np.clip(cy - window // 2, 0, max(0, h - window)))
+        left = int(np.clip(cx - window // 2, 0, max(0, w - window)))
+        crop = image[top : top + window, left : left + window]
+        swatches.append(resize_rgb(crop, (side, side)))
+    return swatches
+
+
+def colour_swatch(colour: np.ndarray, side: int = SWATCH_SIDE) -> np.ndarray:
+    """A flat ``uint8`` ``(side, side, 3)`` square: the swatch of a region without a style picture."""
+    return np.broadcast_to(np.asarray(colour, np.uint8), (side, side, 3)).copy()
+
+
+def palette_strip(colours: np.ndarray, longest: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """Vertical bands of the region colours, ``uint8`` ``(longest * 3 // 4, longest, 3)``: a thumbnail without a painting."""
+    colours = np.asarray(colours, np.uint8)
+    bands = (np.arange(longest) * len(colours) // longest).astype(np.int64)
+    return np.broadcast_to(colours[bands][None], (longest * 3 // 4, longest, 3)).copy()
