@@ -14,11 +14,17 @@ side:
    - *position*: ``(y, x)`` as fractions of the longest side, so that regions
      come out compact rather than scattered.
 
-   Each group is scaled to unit total variance, then weighted by
-   :data:`WEIGHTS`: colour counts most, texture and position less.
+   Colour and texture are both in CIELAB units (1 is a just noticeable
+   difference), so a change in how much the colour varies weighs as much as
+   the same change in colour; position is weighted by :data:`WEIGHTS` so that
+   crossing the whole painting counts like a colour change of 30. Fixed
+   units, rather than scaling each group to the painting's own spread, keep
+   the noise of a group that does not vary from being blown up.
 2. K-means (scikit-learn) on those features (:func:`cluster_pixels`). Without
-   a region count, ``K`` is the one in :data:`AUTO_REGIONS` with the best
-   silhouette score on :data:`SILHOUETTE_SAMPLE` pixels.
+   a region count, ``K`` is the one in :data:`AUTO_REGIONS` (3..8) with the
+   best silhouette score on :data:`SILHOUETTE_SAMPLE` pixels. Two regions
+   (light and dark, say) nearly always score best and make a poor doodle, so
+   the choice starts at three.
 3. Solid regions (:func:`solid_regions`): maskgen's majority filter over a
    window of about 1/32 of the longest side, then every connected piece smaller
    than :data:`MIN_PIECE_SHARE` of the picture joins the region around it
@@ -31,16 +37,18 @@ side:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from doodle.images import fit_size, resize_labels, resize_rgb
+from doodle.images import fit_size, load_rgb, resize_labels, resize_rgb, save_rgb
 from maskgen.modefilter import majority_filter
-from maskgen.palette import PALETTE
+from maskgen.palette import PALETTE, write_label_png
 
 #: Longest side, in pixels, at which features are computed and clustered.
 WORK_SIDE = 256
@@ -48,12 +56,13 @@ WORK_SIDE = 256
 COLOUR_SIGMA = 2.0
 #: Window scales (Gaussian sigma, working pixels) of the local colour statistics.
 TEXTURE_SIGMAS = (2.0, 6.0)
-#: Weight of each feature group after it is scaled to unit total variance.
-WEIGHTS = {"colour": 1.0, "texture": 0.5, "position": 0.5}
+#: Multiplier of each feature group: colour and texture in CIELAB units,
+#: position in fractions of the longest side.
+WEIGHTS = {"colour": 1.0, "texture": 1.0, "position": 30.0}
 #: Region counts ``doodle map`` accepts: maskgen's 20 distinct palette colours.
 MIN_REGIONS, MAX_REGIONS = 2, 20
 #: Region counts tried by the automatic choice.
-AUTO_REGIONS = range(2, 9)
+AUTO_REGIONS = range(3, 9)
 #: Pixels the silhouette score of the automatic choice is computed on.
 SILHOUETTE_SAMPLE = 3000
 #: A connected piece of a region smaller than this share of the picture joins its surroundings.
@@ -100,6 +109,54 @@ def check_regions(regions: int | None) -> None:
         )
 
 
+def map_painting(
+    style: str | os.PathLike,
+    out: str | os.PathLike,
+    regions: int | None = None,
+    preview: str | os.PathLike | None = None,
+    seed: int = 0,
+) -> PaintingMap:
+    """``doodle map``: segment a painting file and write its semantic map.
+
+    Parameters
+    ----------
+    style : path-like
+        The painting (PNG, JPEG, ...).
+    out : path-like
+        The map: a palette PNG in maskgen's colours (:data:`maskgen.PALETTE`),
+        at the painting's size, region ``i`` painted ``PALETTE[i]``; written
+        atomically.
+    regions : int or None
+        Number of regions, 2..20, or ``None`` for the automatic choice.
+    preview : path-like or None
+        Also write the painting with the region borders drawn over it
+        (:func:`draw_borders`).
+    seed : int
+        Same seed, same map.
+
+    Returns
+    -------
+    PaintingMap
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        A missing or unreadable painting, an output that is not ``.png``, or
+        a region count out of range.
+    """
+    check_regions(regions)
+    for path in (out, preview):
+        if path is not None and Path(path).suffix.lower() != ".png":
+            raise ValueError(f"{path}: maps and previews are written as PNG (exact colours); give a .png name")
+    rgb = load_rgb(style)
+    found = segment_painting(rgb, regions, seed=seed)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_label_png(out, found.labels)
+    if preview is not None:
+        save_rgb(preview, draw_borders(rgb, found.labels))
+    return found
+
+
 def segment_painting(rgb: np.ndarray, regions: int | None = None, seed: int = 0) -> PaintingMap:
     """Segment a painting into ``regions`` solid regions (the module docstring gives the steps).
 
@@ -109,7 +166,7 @@ def segment_painting(rgb: np.ndarray, regions: int | None = None, seed: int = 0)
         ``uint8`` ``(H, W, 3)`` painting.
     regions : int or None
         Number of regions, 2..20; ``None`` picks the count in
-        :data:`AUTO_REGIONS` with the best silhouette score.
+        :data:`AUTO_REGIONS` (3..8) with the best silhouette score.
     seed : int
         Seed of K-means and of the silhouette sample: the same seed gives the same map.
 
@@ -143,7 +200,7 @@ def segment_painting(rgb: np.ndarray, regions: int | None = None, seed: int = 0)
     scores, clusters = {}, {}
     if regions is None:
         sample = np.random.default_rng(seed).permutation(len(features))[:SILHOUETTE_SAMPLE]
-        for k in (k for k in AUTO_REGIONS if k <= distinct):
+        for k in [k for k in AUTO_REGIONS if k <= distinct] or [distinct]:
             clusters[k] = _kmeans(features, k, seed)
             found = clusters[k][sample]
             scores[k] = float(silhouette_score(features[sample], found)) if len(set(found)) > 1 else -1.0
@@ -196,21 +253,26 @@ def pixel_features(rgb: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def stack_features(groups: dict[str, np.ndarray], weights: dict[str, float] = WEIGHTS) -> np.ndarray:
-    """One ``float32`` ``(h * w, F)`` matrix: each group centred, scaled to unit total variance, weighted.
+def stack_features(groups: dict[str, np.ndarray], weights: dict[str, float] | None = None) -> np.ndarray:
+    """One ``float32`` ``(h * w, F)`` matrix of the groups named in ``weights``, each centred and weighted.
 
-    A group that does not vary (a flat painting's texture) is centred only.
+    ``weights`` defaults to :data:`WEIGHTS`; a weight of 0 leaves a group out.
+
+    Examples
+    --------
+    >>> stack_features({"colour": np.ones((2, 3, 3)), "position": np.zeros((2, 3, 2))}, {"colour": 1.0}).shape
+    (6, 3)
     """
+    weights = WEIGHTS if weights is None else weights
     parts = []
     for name, weight in weights.items():
-        f = groups[name].reshape(-1, groups[name].shape[-1]).astype(np.float64)
-        f = f - f.mean(axis=0)
-        spread = np.sqrt((f**2).sum(axis=1).mean())
-        parts.append(f * (weight / spread if spread > 1e-9 else 0.0))
-    return np.concatenate(parts, axis=1).astype(np.float32)
+        if weight:
+            f = groups[name].reshape(-1, groups[name].shape[-1]).astype(np.float32)
+            parts.append((f - f.mean(axis=0)) * weight)
+    return np.concatenate(parts, axis=1)
 
 
-def cluster_pixels(groups: dict[str, np.ndarray], k: int, seed: int = 0, weights: dict[str, float] = WEIGHTS) -> np.ndarray:
+def cluster_pixels(groups: dict[str, np.ndarray], k: int, seed: int = 0, weights: dict[str, float] | None = None) -> np.ndarray:
     """K-means of the pixels on their features: ``uint8`` ``(h, w)`` labels ``0..k-1``.
 
     Examples

@@ -54,6 +54,7 @@ class TrainConfig:
     style_size: int | None = None
     batch: int = 4
     steps: int = 2000
+    minutes: float | None = None
     lr: float = 0.003
     lr_half_life: int = 1000
     lr_min_ratio: float = 0.05
@@ -81,6 +82,8 @@ class TrainConfig:
             raise ValueError(f"--size must be >= 16 pixels for the loss network, got {self.size}")
         if self.lr <= 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"--minutes must be > 0, got {self.minutes}")
         if not 0 <= self.lr_min_ratio <= 1:
             raise ValueError(f"--lr-min-ratio must be in [0, 1], got {self.lr_min_ratio}")
         self.style_layers = tuple(self.style_layers)
@@ -118,6 +121,21 @@ def lr_factor(step: int, half_life: int, min_ratio: float) -> float:
     larger ``--steps`` continues on the same schedule.
     """
     return max(min_ratio, 0.5 ** (step / half_life))
+
+
+def budget_lr_factor(fraction: float, min_ratio: float) -> float:
+    """Learning-rate multiplier of a ``--minutes`` run: cosine from 1 to ``min_ratio`` over the budget.
+
+    ``fraction`` is the share of the wall-clock budget spent (clipped to [0, 1]),
+    so the schedule spans the budget whatever the machine's speed.
+
+    Examples
+    --------
+    >>> budget_lr_factor(0.0, 0.05), budget_lr_factor(0.5, 0.05), budget_lr_factor(1.0, 0.05)
+    (1.0, 0.525, 0.05)
+    """
+    fraction = min(max(fraction, 0.0), 1.0)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * fraction))
 
 
 def train_step(
@@ -163,6 +181,17 @@ def _distributed(device: torch.device) -> tuple[int, int]:
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def _budget_spent(minutes: float | None, seconds: float, world: int, device: torch.device) -> float | None:
+    """Share of a ``--minutes`` budget spent (None without one); rank 0's clock decides for every rank."""
+    if minutes is None:
+        return None
+    spent = torch.tensor([seconds / (60.0 * minutes)], dtype=torch.float64, device=device)
+    if world > 1:
+        # Ranks must stop at the same step or the next all-reduce would hang.
+        dist.broadcast(spent, src=0)
+    return float(spent)
 
 
 def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
@@ -309,45 +338,49 @@ def train(
         masks, batch_sampler=StepBatches(start, config.steps, config.batch, rank, world),
         num_workers=config.workers, persistent_workers=False, pin_memory=target.type == "cuda",
     )
-    bar = tqdm(total=config.steps, initial=start, disable=rank != 0 or not progress, desc="train", unit="step",
+    bar = tqdm(total=config.steps if config.minutes is None else None, initial=start, disable=rank != 0 or not progress, desc="train", unit="step",
                dynamic_ncols=True)
     model.train()
     t0 = tick = time.perf_counter()
     tick_step = step = start
     for step, labels in enumerate(loader, start=start + 1):
-        lr = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
+        spent = _budget_spent(config.minutes, elapsed + time.perf_counter() - t0, world, target)
+        if spent is None:
+            lr = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
+        else:
+            lr = config.lr * budget_lr_factor(spent, config.lr_min_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
         noise = torch.Generator(target).manual_seed(
             int(np.random.SeedSequence([config.seed, step, rank]).generate_state(1)[0]))
         batch = one_hot(labels.to(target, non_blocking=True), k)
         loss, parts = train_step(ddp_model, loss_fn, optimizer, batch, noise, precision, scaler)
-        if rank != 0:
-            continue
-
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            raise ValueError(f"loss became {loss_value} at step {step}; lower --lr or use --precision fp32")
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_value:.4g}")
-        last = step == config.steps
-        if step % config.log_every == 0 or last:
-            now = time.perf_counter()
-            entry = {"step": step, "loss": loss_value, "layers": style_losses_as_floats(parts), "lr": lr,
-                     "steps_per_s": (step - tick_step) / max(now - tick, 1e-9), "elapsed_s": elapsed + now - t0}
-            tick, tick_step = now, step
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(entry) + "\n")
-        if step % config.sample_every == 0 or last:
-            save_samples(out / "samples" / f"step_{step:06d}.png", model, held_out, style.palette, config.seed,
-                         precision)
-            update_run_curves(out)  # RUN/curves.png, when matplotlib is installed
-        if step % config.checkpoint_every == 0 or last:
-            save_checkpoint(out / "checkpoint.pt", {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "config": full_config, "palette": style.palette, "loss_net": net.net_id,
-                "version": __version__,
-            })
+        last = step == config.steps or (spent is not None and spent >= 1.0)
+        if rank == 0:
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise ValueError(f"loss became {loss_value} at step {step}; lower --lr or use --precision fp32")
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4g}")
+            if step % config.log_every == 0 or last:
+                now = time.perf_counter()
+                entry = {"step": step, "loss": loss_value, "layers": style_losses_as_floats(parts), "lr": lr,
+                         "steps_per_s": (step - tick_step) / max(now - tick, 1e-9), "elapsed_s": elapsed + now - t0}
+                tick, tick_step = now, step
+                with open(out / "log.jsonl", "a") as f:
+                    f.write(json.dumps(entry) + "\n")
+            if step % config.sample_every == 0 or last:
+                save_samples(out / "samples" / f"step_{step:06d}.png", model, held_out, style.palette, config.seed,
+                             precision)
+                update_run_curves(out)  # RUN/curves.png, when matplotlib is installed
+            if step % config.checkpoint_every == 0 or last:
+                save_checkpoint(out / "checkpoint.pt", {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                    "config": full_config, "palette": style.palette, "loss_net": net.net_id,
+                    "version": __version__,
+                })
+        if last:
+            break
     bar.close()
     if rank == 0 and step == start and not (out / "samples" / f"step_{step:06d}.png").exists():
         save_samples(out / "samples" / f"step_{step:06d}.png", model, held_out, style.palette, config.seed, precision)

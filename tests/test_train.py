@@ -101,6 +101,20 @@ def test_resume_tolerates_a_torn_last_log_line(tiny_style, tmp_path):
     assert elapsed == sorted(elapsed) and elapsed[0] > 0  # the clock continues across the resume
 
 
+def test_minutes_budget_stops_the_run_and_spans_the_learning_rate(tiny_style, tmp_path):
+    out = tmp_path / "run"
+    train(config(tiny_style, out, steps=10**9, minutes=0.05), progress=False, log=lambda _m: None)  # 3 s
+    log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["step"] == log[-1]["step"] >= 2
+    assert 3.0 <= log[-1]["elapsed_s"] < 3.0 + 10 * (log[-1]["elapsed_s"] / log[-1]["step"]) + 2
+    lrs = [e["lr"] for e in log]
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] <= 0.02 and lrs[-1] < 0.6 * 0.02
+    assert (out / "samples" / f"step_{ckpt['step']:06d}.png").exists()
+    with pytest.raises(ValueError, match="--minutes must be > 0"):
+        config(tiny_style, out, minutes=0)
+
+
 def test_config_from_dict_refuses_unknown_keys_naming_them(tiny_style, tmp_path):
     stored = config(tiny_style, tmp_path).to_dict()
     assert TrainConfig.from_dict(stored) == config(tiny_style, tmp_path)

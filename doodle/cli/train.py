@@ -9,6 +9,9 @@ import click
 from doodle.cli.options import (device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
 
+#: --steps of a --minutes run without one: the budget ends it.
+NO_STEP_CAP = 10**9
+
 
 @click.command()
 @click.option("--style", type=click.Path(dir_okay=False), help="Style image (the painting).")
@@ -23,6 +26,10 @@ from doodle.cli.options import (device_option, layer_weights_option, loss_net_op
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Total training steps [default: 2000; with --resume: the run's own, or raise it to train longer].")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after this many minutes of training; the learning rate then falls from --lr to "
+              "--lr-min-ratio x --lr on a cosine over the budget (instead of halving every --lr-half-life steps), "
+              "and --steps only caps the run [default: no cap]. Which step a budget ends at depends on the machine.")
 @click.option("--lr", type=float, default=0.003, show_default=True,
               help="Adam learning rate; halves every --lr-half-life steps (0.002-0.005 did best on the exemplar).")
 @click.option("--lr-half-life", type=click.IntRange(min=1), default=1000, show_default=True)
@@ -48,7 +55,7 @@ from doodle.cli.options import (device_option, layer_weights_option, loss_net_op
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True,
               help="DataLoader worker processes making masks.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable mask files (with a warning) instead of stopping.")
-def train(style, style_map, regions, masks, size, style_size, batch, steps, lr, style_layers, layer_weights,
+def train(style, style_map, regions, masks, size, style_size, batch, steps, minutes, lr, style_layers, layer_weights,
           style_weight, tv_weight, loss_net, precision, device, width, scales, norm, seed, out, resume, overwrite, sample_every, lr_half_life,
           lr_min_ratio, checkpoint_every, log_every, workers, skip_corrupt) -> None:
     """Train a generator that paints any semantic mask in the style of STYLE.
@@ -72,7 +79,7 @@ def train(style, style_map, regions, masks, size, style_size, batch, steps, lr, 
         generator = {k: v for k, v in (("width", width), ("scales", scales), ("norm", norm)) if v is not None}
         config = TrainConfig(
             style=str(Path(style).resolve()), style_map=str(Path(style_map).resolve()), out=out, regions=regions, masks=masks, size=size,
-            style_size=style_size, batch=batch, steps=steps or TrainConfig.steps, lr=lr, lr_half_life=lr_half_life,
+            style_size=style_size, batch=batch, steps=steps or (NO_STEP_CAP if minutes else TrainConfig.steps), minutes=minutes, lr=lr, lr_half_life=lr_half_life,
             lr_min_ratio=lr_min_ratio,
             style_layers=style_layers or DEFAULT_STYLE_LAYERS, layer_weights=layer_weights,
             style_weight=style_weight, tv_weight=tv_weight, loss_net=loss_net, precision=precision, seed=seed,

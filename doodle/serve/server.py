@@ -7,6 +7,8 @@ import os
 import socket
 from typing import Callable
 
+import uvicorn
+
 from doodle.device import resolve_device
 from doodle.serve.app import create_app
 from doodle.serve.styles import load_styles
@@ -88,14 +90,13 @@ def serve(
     log : callable
         Receives the address and notes, one line each.
     """
-    import uvicorn
-
     torch_device = resolve_device(device, log=log)
     threads = threads or len(os.sched_getaffinity(0))
     styles = load_styles(checkpoint=checkpoint, runs=runs, device=torch_device, log=log)
     local = is_loopback(host)
-    # Names a browser uses for a loopback server; any other Host header is a DNS-rebinding page.
-    allowed = ["127.0.0.1", "localhost", "[::1]", "::1"] if local else None
+    # The names a browser uses for a loopback server; any other Host header comes
+    # from a DNS-rebinding page. (Starlette's check cannot parse IPv6 Host headers.)
+    allowed = ["127.0.0.1", "localhost"] if local and ":" not in host else None
     app = create_app(styles, precision=precision, threads=threads, allowed_hosts=allowed)
     sock = bind(host, port)
     if not local:
