@@ -184,17 +184,37 @@ def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, Pa
         detail = " ".join(str(exc).split())
         detail = detail if len(detail) <= 200 else detail[:200] + "..."
         raise ValueError(f"checkpoint weights do not match its generator config: {detail}") from None
+    return model.eval(), checkpoint_palette(ckpt, model.k)
+
+
+def checkpoint_palette(ckpt: dict[str, Any], k: int | None = None) -> Palette:
+    """The style's regions stored in a loaded checkpoint.
+
+    Checkpoints written before merged colours were stored (no
+    ``palette_members``) give one colour per region.
+
+    Parameters
+    ----------
+    ckpt : dict
+        Output of :func:`load_checkpoint`.
+    k : int or None
+        Number of regions the palette must have (the generator's).
+
+    Raises
+    ------
+    ValueError
+        The palette is not ``k`` RGB colours, or its members do not match it.
+    """
     palette = np.asarray(ckpt["palette"], dtype=np.int64)
-    if palette.shape != (model.k, 3) or ((palette < 0) | (palette > 255)).any():
-        raise ValueError(
-            f"checkpoint palette {palette.tolist()} is not {model.k} RGB colours in 0..255; retrain"
-        )
+    k = len(palette) if k is None else k
+    if palette.shape != (k, 3) or ((palette < 0) | (palette > 255)).any():
+        raise ValueError(f"checkpoint palette {palette.tolist()} is not {k} RGB colours in 0..255; retrain")
     members = ckpt.get("palette_members", palette[:, None].tolist())
     try:
         regions = Palette(members)
-        valid = regions.k == model.k and np.array_equal(regions.colours, palette)
+        valid = regions.k == k and np.array_equal(regions.colours, palette)
     except (ValueError, TypeError):
         valid = False
     if not valid:
         raise ValueError(f"checkpoint palette members {members} do not match its palette {palette.tolist()}; retrain")
-    return model.eval(), regions
+    return regions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import Callable
@@ -100,6 +101,7 @@ def run_demo(
     log(f"trained {steps} steps in {trained:.0f} s; rendered {len(maps)} doodles in {rendered:.2f} s")
     log(f"pictures: {out / 'demo.png'} (map | output | style), renders in {out / 'renders'}, "
         f"training samples in {out / 'run' / 'samples'}")
+    log(f"draw your own doodles in the browser: doodle serve --checkpoint {shlex.quote(str(out / 'run' / 'checkpoint.pt'))}")
     return out / "demo.png"
 
 

@@ -227,7 +227,7 @@ def fit_palette(rgb: np.ndarray, k: int | None = None, seed: int = 0) -> tuple[P
     palette = Palette(tuple(members))
     labels = _snap(colours, inverse, rgb.shape[:2], palette, DEFAULT_MAX_DISTANCE, fixed=region)
     area = np.bincount(labels.ravel(), minlength=palette.k)
-    order = np.lexsort((_keys(palette.colours), -area))
+    order = np.lexsort((colour_keys(palette.colours), -area))
     rank = np.empty(palette.k, np.uint8)
     rank[order] = np.arange(palette.k)
     return Palette(tuple(palette.members[i] for i in order)), rank[labels]
@@ -361,7 +361,7 @@ def _snap(
         worst = int(np.argmax(bad))
         raise ValueError(
             f"{share:.1%} of the map's pixels are farther than {max_distance:g} from every palette colour, "
-            f"most often {_hex(colours[worst])} ({bad[worst] / unexplained.size:.1%} of the pixels, "
+            f"most often {hex_colour(colours[worst])} ({bad[worst] / unexplained.size:.1%} of the pixels, "
             f"{distance[worst]:.0f} from the nearest palette colour); palette: {format_palette(palette)}; "
             f"paint the map with the palette colours only"
         )
@@ -399,10 +399,17 @@ def format_palette(palette: Palette | np.ndarray) -> str:
     >>> format_palette(np.array([[0, 255, 0], [255, 255, 255]], np.uint8))
     '0 #00ff00, 1 #ffffff'
     """
-    return ", ".join(f"{i} " + "+".join(_hex(c) for c in m) for i, m in enumerate(as_palette(palette).members))
+    return ", ".join(f"{i} " + "+".join(hex_colour(c) for c in m) for i, m in enumerate(as_palette(palette).members))
 
 
-def _hex(colour: np.ndarray) -> str:
+def hex_colour(colour: np.ndarray | Sequence[int]) -> str:
+    """``"#rrggbb"`` of one RGB colour.
+
+    Examples
+    --------
+    >>> hex_colour([255, 51, 31])
+    '#ff331f'
+    """
     r, g, b = (int(v) for v in colour)
     return f"#{r:02x}{g:02x}{b:02x}"
 
@@ -427,15 +434,21 @@ def _check_colours(colours: np.ndarray | Sequence, what: str) -> np.ndarray:
     return colours.copy()
 
 
-def _keys(colours: np.ndarray) -> np.ndarray:
+def colour_keys(colours: np.ndarray) -> np.ndarray:
+    """One ``int64`` 24-bit key per RGB colour ``(..., 3)``: sorting keys is far faster than rows.
+
+    Examples
+    --------
+    >>> colour_keys(np.array([[1, 2, 3]], np.uint8)).tolist()
+    [66051]
+    """
     c = colours.astype(np.int64)
     return (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
 
 
 def _unique_colours(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct colours ``(M, 3)`` sorted by value, pixel -> colour index ``(H*W,)``, counts ``(M,)``."""
-    # One 24-bit key per pixel sorts far faster than np.unique(axis=0) on rows.
-    keys, inverse, counts = np.unique(_keys(rgb).ravel(), return_inverse=True, return_counts=True)
+    keys, inverse, counts = np.unique(colour_keys(rgb).ravel(), return_inverse=True, return_counts=True)
     colours = np.stack([(keys >> 16) & 255, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)
     return colours, inverse.ravel(), counts
 

@@ -14,21 +14,22 @@ side:
    - *position*: ``(y, x)`` as fractions of the longest side, so that regions
      come out compact rather than scattered.
 
-   Colour and texture are both in CIELAB units (1 is a just noticeable
+   Colour and texture are both in CIELAB units (about 2 is a just noticeable
    difference), so a change in how much the colour varies weighs as much as
    the same change in colour; position is weighted by :data:`WEIGHTS` so that
    crossing the whole painting counts like a colour change of 30. Fixed
    units, rather than scaling each group to the painting's own spread, keep
    the noise of a group that does not vary from being blown up.
-2. K-means (scikit-learn) on those features (:func:`cluster_pixels`). Without
+2. K-means (scikit-learn) on those features (:func:`labels_from_features`). Without
    a region count, ``K`` is the one in :data:`AUTO_REGIONS` (3..8) with the
    best silhouette score on :data:`SILHOUETTE_SAMPLE` pixels. Two regions
-   (light and dark, say) nearly always score best and make a poor doodle, so
-   the choice starts at three.
+   (light and dark, say) scored best on both paintings measured and make a
+   poor doodle, so the choice starts at three.
 3. Solid regions (:func:`solid_regions`): maskgen's majority filter over a
-   window of about 1/32 of the longest side, then every connected piece smaller
-   than :data:`MIN_PIECE_SHARE` of the picture joins the region around it
-   (each region keeps its largest piece), like maskgen's min-area rule.
+   window of about 1/32 of the longest side; then, in the spirit of maskgen's
+   min-area rule, thin regions (bands along the borders of others) and every
+   connected piece smaller than :data:`MIN_PIECE_SHARE` of the picture join
+   the regions around them (each region keeps its largest piece).
 4. Regions numbered by area, largest first: the order in which
    :func:`doodle.palette.fit_palette` lists them, so region ``i`` of the map is
    region ``i`` of a generator trained on it. The labels are resized to the
@@ -47,6 +48,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from doodle.images import fit_size, load_rgb, resize_labels, resize_rgb, save_rgb
+from doodle.palette import colour_keys, hex_colour
 from maskgen.modefilter import majority_filter
 from maskgen.palette import PALETTE, write_label_png
 
@@ -65,13 +67,16 @@ MIN_REGIONS, MAX_REGIONS = 2, 20
 AUTO_REGIONS = range(3, 9)
 #: Pixels the silhouette score of the automatic choice is computed on.
 SILHOUETTE_SAMPLE = 3000
-#: A connected piece of a region smaller than this share of the picture joins its surroundings.
+#: A connected piece of a region smaller than this share of the picture joins its surroundings...
 MIN_PIECE_SHARE = 0.005
+#: ...and so does a region less than this share of which is more than 1/64 of
+#: the longest side from its edge (a thin band along other regions' borders).
+MIN_CORE_SHARE = 0.25
 #: K-means restarts (the best of them is kept).
 N_INIT = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PaintingMap:
     """A semantic map found in a painting by :func:`segment_painting`.
 
@@ -81,8 +86,10 @@ class PaintingMap:
         ``uint8`` ``(H, W)`` region of each pixel of the painting, ``0..k-1``,
         region 0 the largest.
     k : int
-        Number of regions in ``labels``; fewer than asked for when a region
-        was too scattered to survive the smoothing.
+        Number of regions in ``labels``.
+    clustered : int
+        Number of clusters K-means made (asked for, or chosen); more than
+        ``k`` when some were too thin or scattered to keep as regions.
     scores : dict of int to float
         Silhouette score of each region count tried by the automatic choice
         (empty when the count was given).
@@ -90,7 +97,13 @@ class PaintingMap:
 
     labels: np.ndarray
     k: int
+    clustered: int
     scores: dict[int, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """Each region's index, map colour and share of the picture, e.g. ``"0 #e6194b 61%, 1 #3cb44b 39%"``."""
+        shares = np.bincount(self.labels.ravel(), minlength=self.k) / self.labels.size
+        return ", ".join(f"{i} {hex_colour(PALETTE[i])} {share:.0%}" for i, share in enumerate(shares))
 
 
 def check_regions(regions: int | None) -> None:
@@ -190,29 +203,86 @@ def segment_painting(rgb: np.ndarray, regions: int | None = None, seed: int = 0)
     check_regions(regions)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected a uint8 RGB painting of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    h, w = rgb.shape[:2]
-    distinct = len(np.unique(rgb.reshape(-1, 3), axis=0))
-    need = regions or MIN_REGIONS
-    if distinct < need:
-        raise ValueError(f"the painting has {distinct} distinct colour(s), too few for {need} regions")
-    small = resize_rgb(rgb, fit_size(h, w, min(WORK_SIDE, max(h, w))))
+    distinct = len(np.unique(colour_keys(rgb)))
+    if distinct < (regions or MIN_REGIONS):
+        raise ValueError(f"the painting has {distinct} distinct colour(s), too few for {regions or MIN_REGIONS} regions")
+    small = working_copy(rgb)
     features = stack_features(pixel_features(small))
-    scores, clusters = {}, {}
+    scores = {}
     if regions is None:
-        sample = np.random.default_rng(seed).permutation(len(features))[:SILHOUETTE_SAMPLE]
-        for k in [k for k in AUTO_REGIONS if k <= distinct] or [distinct]:
-            clusters[k] = _kmeans(features, k, seed)
-            found = clusters[k][sample]
-            scores[k] = float(silhouette_score(features[sample], found)) if len(set(found)) > 1 else -1.0
-        regions = max(scores, key=lambda k: (scores[k], -k))
-    clustered = clusters[regions] if regions in clusters else _kmeans(features, regions, seed)
-    labels = solid_regions(clustered.reshape(small.shape[:2]).astype(np.uint8), regions)
-    if labels.shape != (h, w):
-        labels = resize_labels(labels, (h, w))
+        regions, scores = choose_regions(features, most=distinct, seed=seed)
+    labels = labels_from_features(features, small.shape[:2], regions, seed=seed, size=rgb.shape[:2])
+    return PaintingMap(labels=labels, k=int(labels.max()) + 1, clustered=regions, scores=scores)
+
+
+def working_copy(rgb: np.ndarray) -> np.ndarray:
+    """The painting with its longest side at most :data:`WORK_SIDE` (Lanczos; never enlarged)."""
+    h, w = rgb.shape[:2]
+    return resize_rgb(rgb, fit_size(h, w, min(WORK_SIDE, max(h, w))))
+
+
+def choose_regions(features: np.ndarray, most: int = MAX_REGIONS, seed: int = 0) -> tuple[int, dict[int, float]]:
+    """The region count in :data:`AUTO_REGIONS` whose K-means has the best silhouette score.
+
+    Parameters
+    ----------
+    features : np.ndarray
+        ``(N, F)`` from :func:`stack_features`.
+    most : int
+        Largest count to try (a painting's number of distinct colours).
+    seed : int
+        Seed of K-means and of the :data:`SILHOUETTE_SAMPLE` pixels scored.
+
+    Returns
+    -------
+    k : int
+        The best count (the smaller one on a tie).
+    scores : dict of int to float
+        Silhouette score of each count tried.
+    """
+    sample = np.random.default_rng(seed).permutation(len(features))[:SILHOUETTE_SAMPLE]
+    scores = {}
+    for k in [k for k in AUTO_REGIONS if k <= most] or [most]:
+        found = _kmeans(features, k, seed)[sample]
+        scores[k] = float(silhouette_score(features[sample], found)) if len(set(found)) > 1 else -1.0
+    return max(scores, key=lambda k: (scores[k], -k)), scores
+
+
+def labels_from_features(
+    features: np.ndarray, shape: tuple[int, int], k: int, seed: int = 0, size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """K-means of the pixels, solid regions, resized to the painting, numbered by area.
+
+    Parameters
+    ----------
+    features : np.ndarray
+        ``(h * w, F)`` from :func:`stack_features`.
+    shape : (int, int)
+        ``(h, w)`` of the working copy the features describe.
+    k : int
+        Number of clusters.
+    seed : int
+        Seed of K-means.
+    size : (int, int) or None
+        ``(H, W)`` of the painting; ``None`` keeps ``shape``.
+
+    Returns
+    -------
+    np.ndarray
+        ``uint8`` ``(H, W)`` labels ``0..k'-1``, ``k' <= k``, region 0 the largest.
+
+    Examples
+    --------
+    >>> img = np.zeros((32, 32, 3), np.uint8); img[20:] = 200  # a black top, a grey bottom
+    >>> labels_from_features(stack_features(pixel_features(img)), (32, 32), 2)[::4, 0].tolist()
+    [0, 0, 0, 0, 0, 1, 1, 1]
+    """
+    labels = solid_regions(_kmeans(features, k, seed).reshape(shape).astype(np.uint8), k)
+    if size is not None and tuple(size) != tuple(shape):
+        labels = resize_labels(labels, size)
         # Nearest-neighbour upscaling leaves staircases one working pixel high.
-        labels = majority_filter(labels, 2 * (max(h, w) // max(small.shape[:2])) + 1)
-    labels = _by_area(labels)
-    return PaintingMap(labels=labels, k=int(labels.max()) + 1, scores=scores)
+        labels = majority_filter(labels, 2 * (max(size) // max(shape)) + 1)
+    return _by_area(labels)
 
 
 def pixel_features(rgb: np.ndarray) -> dict[str, np.ndarray]:
@@ -272,26 +342,17 @@ def stack_features(groups: dict[str, np.ndarray], weights: dict[str, float] | No
     return np.concatenate(parts, axis=1)
 
 
-def cluster_pixels(groups: dict[str, np.ndarray], k: int, seed: int = 0, weights: dict[str, float] | None = None) -> np.ndarray:
-    """K-means of the pixels on their features: ``uint8`` ``(h, w)`` labels ``0..k-1``.
-
-    Examples
-    --------
-    >>> img = np.zeros((32, 32, 3), np.uint8); img[20:] = 200  # a black top, a grey bottom
-    >>> cluster_pixels(pixel_features(img), 2)[::4, 0].tolist()
-    [0, 0, 0, 0, 0, 1, 1, 1]
-    """
-    shape = next(iter(groups.values())).shape[:2]
-    return _by_area(_kmeans(stack_features(groups, weights), k, seed).reshape(shape).astype(np.uint8))
-
-
 def solid_regions(labels: np.ndarray, k: int) -> np.ndarray:
-    """Make regions solid: majority filter, then small pieces join their surroundings.
+    """Make regions solid: majority filter, then thin regions and small pieces join their surroundings.
 
     The window of maskgen's majority filter is about 1/32 of the longest side
-    (odd, at least 3). Then every 4-connected piece of a region smaller than
-    :data:`MIN_PIECE_SHARE` of the picture, except the largest piece of each
-    region, takes the label of the nearest pixel outside such pieces.
+    (odd, at least 3). A region is *thin* when less than
+    :data:`MIN_CORE_SHARE` of it survives an erosion by 1/64 of the longest
+    side: a band along the borders of others, where the colour is a blend and
+    the texture is the edge itself. Then every 4-connected piece of a region
+    smaller than :data:`MIN_PIECE_SHARE` of the picture, except the largest
+    piece of each region, goes the same way: its pixels take the label of the
+    nearest pixel that stays.
 
     Parameters
     ----------
@@ -303,17 +364,28 @@ def solid_regions(labels: np.ndarray, k: int) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        ``uint8`` ``(h, w)``; a region that no piece of survives is gone and
-        the labels are renumbered ``0..k'-1`` by area.
+        ``uint8`` ``(h, w)``; a thin region is gone and the labels are
+        renumbered ``0..k'-1`` by area.
 
     Examples
     --------
     >>> labels = np.zeros((40, 40), np.uint8); labels[20:] = 1; labels[5, 5] = labels[30:32, 30:32] = 2
     >>> np.bincount(solid_regions(labels, 3).ravel()).tolist()
     [800, 800]
+    >>> labels[19:21] = 2  # a band two pixels wide between the two halves
+    >>> np.bincount(solid_regions(labels, 3).ravel()).tolist()
+    [800, 800]
     """
     h, w = labels.shape
     labels = majority_filter(labels, max(3, 2 * (max(h, w) // 64) + 1))
+    depth = max(1, max(h, w) // 64)
+    thin = np.zeros(labels.shape, bool)
+    for region in range(k):
+        inside = labels == region
+        core = ndimage.binary_erosion(inside, iterations=depth, border_value=1)
+        if inside.any() and core.sum() < MIN_CORE_SHARE * inside.sum():
+            thin |= inside
+    labels = _fill(labels, thin)
     small = np.zeros(labels.shape, bool)
     for region in range(k):
         pieces, n = ndimage.label(labels == region)
@@ -323,10 +395,15 @@ def solid_regions(labels: np.ndarray, k: int) -> np.ndarray:
         tiny = sizes < MIN_PIECE_SHARE * labels.size
         tiny[np.argmax(sizes)] = False
         small |= tiny[np.maximum(pieces - 1, 0)] & (pieces > 0)
-    if small.any():
-        _, (rows, cols) = ndimage.distance_transform_edt(small, return_indices=True)
-        labels = labels[rows, cols]
-    return _by_area(labels)
+    return _by_area(_fill(labels, small))
+
+
+def _fill(labels: np.ndarray, gone: np.ndarray) -> np.ndarray:
+    """``labels`` with each ``gone`` pixel taking the label of the nearest pixel that is not."""
+    if not gone.any() or gone.all():
+        return labels
+    _, (rows, cols) = ndimage.distance_transform_edt(gone, return_indices=True)
+    return labels[rows, cols]
 
 
 def draw_borders(rgb: np.ndarray, labels: np.ndarray, width: int | None = None) -> np.ndarray:

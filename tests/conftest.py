@@ -6,6 +6,8 @@ import torch
 def _isolated_home(tmp_path_factory, monkeypatch):
     # Tests never read or write the user's weight cache.
     monkeypatch.setenv("DOODLE_HOME", str(tmp_path_factory.mktemp("doodle_home")))
+    # ... and never download weights: --loss-net auto falls back to random weights at once.
+    monkeypatch.setenv("DOODLE_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -251,6 +251,7 @@ def test_merged_map_trains_optimizes_and_renders(tmp_path, five_colour_style):
                  "--out", tmp_path / "run")
     assert result.exit_code == 0, result.output
     assert "#ff331f+#c00000" in result.output
+    assert Image.open(tmp_path / "run" / "legend.png").size[1] >= 4 * 96  # one row per region
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     _, palette = generator_from_checkpoint(ckpt)
     merged = next(i for i, m in enumerate(palette.members) if len(m) == 2)

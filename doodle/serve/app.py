@@ -176,9 +176,8 @@ def create_app(
         return _png(style.swatches[index], cache=True)
 
     async def render(request: Request) -> Response:
-        form = await _form(request)
+        form, data = await _upload(request)
         style = style_of(_text(form, "style"))
-        data = await _map_bytes(form)
         seed = _integer(form, "seed", 0, 0, MAX_SEED)
         size = _integer(form, "size", None, 1, MAX_RENDER_SIDE)
         job = functools.partial(render_map, style, data, seed=seed, size=size, precision=precision)
@@ -192,9 +191,8 @@ def create_app(
                                            "X-Style": quote(style.id, safe="")})
 
     async def snap(request: Request) -> Response:
-        form = await _form(request)
+        form, data = await _upload(request)
         style = style_of(_text(form, "style"))
-        data = await _map_bytes(form)
         size = _integer(form, "size", None, 1, MAX_RENDER_SIDE)
         try:
             return _png(await run_in_threadpool(snapped_map, style, data, size))
@@ -272,18 +270,19 @@ def _upload_error(exc: ValueError) -> HTTPException:
     return HTTPException(415, str(exc))
 
 
-async def _form(request: Request) -> FormData:
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+async def _upload(request: Request) -> tuple[FormData, bytes]:
+    """The form's text fields and the bytes of its ``map`` file."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise HTTPException(400, "send a multipart/form-data body with the map as a file field 'map'")
-    # Starlette answers malformed multipart bodies with its own 400.
-    return await request.form(max_files=1, max_fields=8, max_part_size=1024)
-
-
-async def _map_bytes(form: FormData) -> bytes:
-    upload = form.get("map")
-    if not isinstance(upload, UploadFile):
-        raise HTTPException(400, "no map: send the map PNG as a file field 'map'")
-    return await upload.read()
+    # Starlette answers malformed multipart bodies with its own 400; closing the
+    # form deletes the temporary file a large upload spools to.
+    async with request.form(max_files=1, max_fields=8, max_part_size=1024) as form:
+        upload = form.get("map")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(400, "no map: send the map PNG as a file field 'map'")
+        data = await upload.read()
+        fields = FormData([(name, value) for name, value in form.multi_items() if name != "map"])
+    return fields, data
 
 
 def _text(fields, name: str) -> str | None:

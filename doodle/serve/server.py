@@ -108,5 +108,8 @@ def serve(
                             timeout_graceful_shutdown=2)
     try:
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn re-raises the Ctrl-C it shut down on; for a server that is the normal way to stop.
+        log("stopped")
     finally:
         sock.close()

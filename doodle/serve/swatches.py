@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from doodle.images import fit_size, resize_labels, resize_rgb
+from doodle.images import fit_size, resize_rgb
+from doodle.legend import _crop as region_crop
 
 #: Side of the square region swatches, in pixels.
 SWATCH_SIDE = 40
 #: Longest side of style thumbnails, in pixels.
 THUMBNAIL_SIDE = 160
-#: Swatches are cut from the style scaled to this longest side, with a window
-#: of this share of its shorter side: enough texture to recognise, small enough
-#: to fit inside a region.
-_WORK_SIDE = 256
-_WINDOW_SHARE = 0.2
 
 
 def thumbnail(image: np.ndarray, longest: int = THUMBNAIL_SIDE) -> np.ndarray:
@@ -25,7 +20,7 @@ def thumbnail(image: np.ndarray, longest: int = THUMBNAIL_SIDE) -> np.ndarray:
 
 
 def region_swatches(image: np.ndarray, labels: np.ndarray, k: int, side: int = SWATCH_SIDE) -> list[np.ndarray | None]:
-    """A square crop of the style image inside each region, where the region is most solid.
+    """A square crop of the style image where each region is densest, the legend's (:mod:`doodle.legend`).
 
     Parameters
     ----------
@@ -41,8 +36,8 @@ def region_swatches(image: np.ndarray, labels: np.ndarray, k: int, side: int = S
     Returns
     -------
     list of np.ndarray or None
-        ``uint8`` ``(side, side, 3)`` per region; ``None`` for a region the
-        style map does not paint.
+        ``uint8`` ``(side, side, 3)`` per region, other regions faded as in the
+        legend; ``None`` for a region the style map does not paint.
 
     Examples
     --------
@@ -53,20 +48,13 @@ def region_swatches(image: np.ndarray, labels: np.ndarray, k: int, side: int = S
     """
     if image.shape[:2] != labels.shape:
         raise ValueError(f"style image {image.shape[:2]} and labels {labels.shape} differ in size")
-    h, w = fit_size(*labels.shape, min(_WORK_SIDE, max(labels.shape)))
-    image, labels = resize_rgb(image, (h, w)), resize_labels(labels, (h, w))
-    window = max(2, round(min(h, w) * _WINDOW_SHARE))
     swatches: list[np.ndarray | None] = []
     for region in range(k):
         inside = labels == region
         if not inside.any():
             swatches.append(None)
             continue
-        share = ndimage.uniform_filter(inside.astype(np.float32), size=window, mode="constant")
-        cy, cx = np.unravel_index(np.argmax(share), share.shape)
-        top = int(np.clip(cy - window // 2, 0, max(0, h - window)))
-        left = int(np.clip(cx - window // 2, 0, max(0, w - window)))
-        crop = image[top : top + window, left : left + window]
+        crop = np.rint(region_crop(image, inside) * 255).astype(np.uint8)
         swatches.append(resize_rgb(crop, (side, side)))
     return swatches
 

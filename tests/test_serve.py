@@ -1,0 +1,470 @@
+"""`doodle serve`: the API through Starlette's test client, the render queue, the page's files."""
+
+import asyncio
+import io
+import random
+import shlex
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+pytest.importorskip("starlette", reason="doodle serve needs the serve extra: pip install -e '.[serve]'")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from doodle.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from doodle.cli import main  # noqa: E402
+from doodle.serve import server  # noqa: E402
+from doodle.serve.app import MAX_BODY_BYTES, STATIC_DIR, create_app  # noqa: E402
+from doodle.serve.render_queue import RenderQueue, Superseded  # noqa: E402
+from doodle.serve.styles import load_styles  # noqa: E402
+from doodle.train import TrainConfig, train  # noqa: E402
+
+#: The style painting's colour in each style-map region (red stripes top, green, blue stripes).
+STYLE_COLOURS = np.array([[230, 40, 40], [40, 200, 60], [40, 60, 220]], np.uint8)
+MAP_COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
+
+
+def make_style(folder):
+    """A 48x64 three-region painting with its map; returns the paths."""
+    yy, xx = np.mgrid[0:48, 0:64]
+    labels = np.where(yy < 16, 0, np.where(xx < 32, 1, 2))
+    image = STYLE_COLOURS[labels].astype(np.float32)
+    image[(labels == 0) & (yy % 4 < 2)] *= 0.6
+    image[(labels == 2) & (xx % 6 < 3)] *= 0.5
+    image += np.random.default_rng(0).normal(0, 8, image.shape)
+    style, style_map = folder / "style.png", folder / "style_map.png"
+    Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(style)
+    Image.fromarray(MAP_COLOURS[labels]).save(style_map)
+    return style, style_map
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A run folder trained for a few steps (tiny generator, random loss net): RUN/checkpoint.pt etc."""
+    folder = tmp_path_factory.mktemp("serve")
+    style, style_map = make_style(folder)
+    torch.set_num_threads(2)
+    config = TrainConfig(style=str(style), style_map=str(style_map), out=str(folder / "painting"), size=32, batch=2,
+                         steps=4, style_layers=("relu1_1", "relu2_1"), loss_net="random", precision="fp32",
+                         workers=0, sample_every=4, checkpoint_every=4, log_every=4, samples=1, lr=0.02,
+                         generator={"width": 4, "scales": 3})
+    train(config, progress=False, log=lambda _m: None)
+    return folder / "painting"
+
+
+@pytest.fixture(scope="module")
+def styles(trained_run):
+    return load_styles(checkpoint=trained_run / "checkpoint.pt", log=lambda _m: None)
+
+
+@pytest.fixture(scope="module")
+def client(styles):
+    with TestClient(create_app(styles, threads=2)) as test_client:
+        yield test_client
+
+
+def png(rgb) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(rgb, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def doodle_map(palette, h=24, w=40) -> np.ndarray:
+    """A map in the style's region colours: region 0 background, a block of 1, a disc of 2."""
+    labels = np.zeros((h, w), np.uint8)
+    labels[h // 2:, : w // 2] = 1
+    yy, xx = np.mgrid[0:h, 0:w]
+    labels[(yy - h // 3) ** 2 + (xx - 3 * w // 4) ** 2 < (h // 4) ** 2] = 2
+    return np.asarray(palette)[labels]
+
+
+def render(client, map_bytes, **fields):
+    return client.post("/api/render", files={"map": ("map.png", map_bytes, "image/png")},
+                       data={k: str(v) for k, v in fields.items()})
+
+
+# ---------- styles ----------
+
+def test_styles_lists_the_checkpoint(client, trained_run):
+    ckpt = load_checkpoint(trained_run / "checkpoint.pt")
+    listing = client.get("/api/styles").json()
+    assert listing["default"] == "painting"
+    (style,) = listing["styles"]
+    assert style["id"] == "painting" and style["k"] == 3 and style["step"] == 4
+    assert style["palette"] == ckpt["palette"] and style["loss_net"] == ckpt["loss_net"]
+    thumb = client.get(style["thumbnail"])
+    assert thumb.headers["content-type"] == "image/png" and pixels(thumb.content).shape == (48, 64, 3)
+    # Each swatch is cut from the painting inside its region: its mean is that region's painted colour.
+    for region, url in enumerate(style["swatches"]):
+        swatch = pixels(client.get(url).content).reshape(-1, 3).mean(axis=0)
+        painted = STYLE_COLOURS[MAP_COLOURS.tolist().index(style["palette"][region])]
+        assert np.argmax(swatch) == np.argmax(painted), (region, swatch, painted)
+
+
+def test_unknown_swatch_and_style_are_json_404(client):
+    for url in ("/api/styles/painting/swatches/3.png", "/api/styles/nope/thumbnail.png", "/api/nothing"):
+        response = client.get(url)
+        assert response.status_code == 404 and "error" in response.json()
+
+
+def test_missing_style_painting_falls_back_to_region_colours(trained_run, tmp_path):
+    ckpt = load_checkpoint(trained_run / "checkpoint.pt")
+    ckpt["config"] = dict(ckpt["config"], style=str(tmp_path / "gone.png"))
+    (tmp_path / "moved").mkdir()
+    save_checkpoint(tmp_path / "moved" / "checkpoint.pt", ckpt)
+    notes = []
+    (style,) = load_styles(checkpoint=tmp_path / "moved" / "checkpoint.pt", log=notes.append)
+    assert len(notes) == 1 and "image not found" in notes[0] and "region colours" in notes[0]
+    for region, swatch in enumerate(style.swatches):
+        assert (pixels(swatch) == style.palette.colours[region]).all()
+
+
+def test_runs_folder_serves_every_loadable_run(trained_run, tmp_path):
+    for name in ("b_style", "a_style"):
+        shutil.copytree(trained_run, tmp_path / name)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "empty").mkdir()
+    notes = []
+    styles = load_styles(runs=tmp_path, log=notes.append)
+    assert [s.id for s in styles] == ["a_style", "b_style"]
+    assert len(notes) == 1 and notes[0].startswith("note: skipping") and "broken" in notes[0]
+    client = TestClient(create_app(styles))
+    assert [s["id"] for s in client.get("/api/styles").json()["styles"]] == ["a_style", "b_style"]
+    map_bytes = png(doodle_map(styles[0].palette))
+    assert render(client, map_bytes, style="b_style").headers["x-style"] == "b_style"
+
+
+def test_runs_folder_without_checkpoints_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no RUN/checkpoint.pt in"):
+        load_styles(runs=tmp_path)
+
+
+# ---------- render ----------
+
+@pytest.mark.parametrize("size", [None, 16, 57])
+def test_render_gives_the_pixels_of_doodle_render(client, styles, trained_run, tmp_path, size):
+    rgb = doodle_map(styles[0].palette, 30, 44)
+    Image.fromarray(rgb).save(tmp_path / "map.jpg", quality=90)  # anti-aliased, noisy colours: snapping matters
+    args = ["render", "--checkpoint", str(trained_run / "checkpoint.pt"), "--map", str(tmp_path / "map.jpg"),
+            "-o", str(tmp_path / "cli.png"), "--seed", "7"] + (["--size", str(size)] if size else [])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    fields = {"seed": 7} | ({"size": size} if size else {})
+    response = render(client, (tmp_path / "map.jpg").read_bytes(), **fields)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.headers["x-seed"] == "7" and float(response.headers["x-render-seconds"]) > 0
+    expected = np.asarray(Image.open(tmp_path / "cli.png"))
+    assert np.array_equal(pixels(response.content), expected)
+
+
+def test_render_seed_gives_variations(client, styles):
+    map_bytes = png(doodle_map(styles[0].palette))
+    a, b, c = (pixels(render(client, map_bytes, seed=s).content) for s in (1, 1, 2))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_render_paints_regions_in_their_style_colours(client, styles):
+    labels = np.repeat(np.arange(3, dtype=np.uint8), 16)[None].repeat(20, 0)
+    out = pixels(render(client, png(styles[0].palette.colours[labels])).content).astype(float)
+    for region in range(3):
+        painted = STYLE_COLOURS[MAP_COLOURS.tolist().index(styles[0].palette.colours[region].tolist())]
+        assert np.argmax(out[labels == region].mean(axis=0)) == np.argmax(painted)
+
+
+def off_palette(palette):
+    rgb = doodle_map(palette)
+    rgb[:, :20] = (128, 128, 128)
+    return png(rgb)
+
+
+@pytest.mark.parametrize("case, status, words", [
+    ("not an image", 415, "not a PNG, JPEG, WEBP, BMP or GIF image"),
+    ("empty file", 415, "the map is empty"),
+    ("off palette", 422, "palette: 0 #"),
+    ("too many pixels", 413, "more than 4096x4096"),
+    ("render too large", 413, "at most 1024 on the longest side"),
+    ("unknown style", 404, "unknown style 'monet'; known styles: painting"),
+    ("bad seed", 400, "seed must be a whole number"),
+    ("negative size", 400, "size must be in 1..1024"),
+    ("no map", 400, "no map"),
+    ("map as text", 400, "no map"),
+    ("not multipart", 400, "multipart/form-data"),
+])
+def test_render_errors_are_json_4xx(client, styles, case, status, words):
+    good = png(doodle_map(styles[0].palette))
+    files, data, extra = {"map": ("map.png", good, "image/png")}, {}, {}
+    if case == "not an image":
+        files["map"] = ("map.png", b"<html>hello</html>", "image/png")
+    elif case == "empty file":
+        files["map"] = ("map.png", b"", "image/png")
+    elif case == "off palette":
+        files["map"] = ("map.png", off_palette(styles[0].palette), "image/png")
+    elif case == "too many pixels":
+        files["map"] = ("map.png", png(np.zeros((2, 4097, 3))), "image/png")
+    elif case == "render too large":
+        files["map"] = ("map.png", png(np.zeros((8, 1500, 3)) + styles[0].palette.colours[0]), "image/png")
+    elif case == "unknown style":
+        data["style"] = "monet"
+    elif case == "bad seed":
+        data["seed"] = "seven"
+    elif case == "negative size":
+        data["size"] = "-3"
+    elif case == "no map":
+        files = {"other": ("x.png", good, "image/png")}
+    elif case == "map as text":
+        files, data = {"seed": (None, "1")}, {"map": "iVBORw0KGgo"}
+    elif case == "not multipart":
+        files, extra = None, {"content": good, "headers": {"content-type": "image/png"}}
+    response = client.post("/api/render", files=files, data=data, **extra)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert words in response.json()["error"]
+
+
+def test_off_palette_error_lists_the_palette(client, styles):
+    error = render(client, off_palette(styles[0].palette)).json()["error"]
+    assert f"palette: {styles[0].palette}" in error and "#808080" in error
+
+
+def test_oversized_bodies_are_refused_declared_or_streamed(client, styles):
+    boundary = "x" * 16
+    declared = client.post("/api/render", content=b"0" * (MAX_BODY_BYTES + 1),
+                           headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert declared.status_code == 413 and "8 MB" in declared.json()["error"]
+
+    def chunks():  # no Content-Length: the limit must hold while streaming
+        yield f"--{boundary}\r\nContent-Disposition: form-data; name=\"map\"; filename=\"m.png\"\r\n\r\n".encode()
+        for _ in range(9):
+            yield b"\0" * (1024 * 1024)
+
+    streamed = client.post("/api/render", content=chunks(),
+                           headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert streamed.status_code == 413 and "8 MB" in streamed.json()["error"]
+
+
+def test_garbage_bodies_never_break_the_server(client, styles):
+    rng = random.Random(0)
+    good = png(doodle_map(styles[0].palette))
+    boundary = "b0undary"
+    statuses = set()
+    for i in range(150):
+        kind = i % 5
+        if kind == 0:  # random bytes, random content types
+            body = rng.randbytes(rng.randrange(0, 3000))
+            ctype = rng.choice(["multipart/form-data", f"multipart/form-data; boundary={boundary}",
+                                "application/octet-stream", "image/png", "text/plain; charset=utf-8"])
+        elif kind == 1:  # a real multipart body, truncated or with bytes flipped
+            body = bytearray(multipart(boundary, [("map", good), ("seed", b"3")]))
+            for _ in range(rng.randrange(1, 20)):
+                body[rng.randrange(len(body))] = rng.randrange(256)
+            body = bytes(body[: rng.randrange(len(body) + 1)])
+            ctype = f"multipart/form-data; boundary={boundary}"
+        elif kind == 2:  # a well-formed form whose map is a damaged PNG
+            damaged = bytearray(good)
+            for _ in range(rng.randrange(1, 30)):
+                damaged[rng.randrange(8, len(damaged))] = rng.randrange(256)
+            body, ctype = multipart(boundary, [("map", bytes(damaged))]), f"multipart/form-data; boundary={boundary}"
+        elif kind == 3:  # many or huge fields
+            parts = [(f"f{j}", rng.randbytes(rng.randrange(0, 2000))) for j in range(rng.randrange(1, 40))]
+            body, ctype = multipart(boundary, parts), f"multipart/form-data; boundary={boundary}"
+        else:  # odd field values
+            value = rng.choice([b"", b"-1", b"1e9", b"\xff\xfe", b"9" * 100, b"nan", "\u00e9".encode()])
+            body = multipart(boundary, [("map", good), (rng.choice(["seed", "size", "style", "client"]), value)])
+            ctype = f"multipart/form-data; boundary={boundary}"
+        response = client.post("/api/render", content=body, headers={"content-type": ctype})
+        statuses.add(response.status_code)
+        assert response.status_code < 500, (i, response.text)
+        if response.status_code != 200:
+            assert "error" in response.json()
+    assert len(statuses) >= 3
+    after = render(client, good, seed=5)
+    assert after.status_code == 200 and np.array_equal(pixels(after.content), pixels(render(client, good, seed=5).content))
+
+
+def multipart(boundary: str, parts) -> bytes:
+    out = b""
+    for name, value in parts:
+        filename = '; filename="map.png"' if name == "map" else ""
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"{filename}\r\n\r\n'.encode() + value + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+# ---------- maps: random and uploads ----------
+
+def test_random_map_has_the_styles_regions(client, styles):
+    response = client.get("/api/random-map", params={"width": 96, "height": 64, "seed": 3})
+    rgb = pixels(response.content)
+    assert rgb.shape == (64, 96, 3)
+    assert sorted(map(tuple, np.unique(rgb.reshape(-1, 3), axis=0))) == sorted(map(tuple, styles[0].palette.colours))
+    again = pixels(client.get("/api/random-map", params={"width": 96, "height": 64, "seed": 3}).content)
+    assert np.array_equal(rgb, again)
+    assert client.get("/api/random-map", params={"width": 4000}).status_code == 400
+
+
+def test_map_upload_is_snapped_to_exact_colours(client, styles):
+    rgb = doodle_map(styles[0].palette, 40, 60).astype(int)
+    noisy = np.clip(rgb + np.random.default_rng(1).integers(-30, 30, rgb.shape), 0, 255)
+    response = client.post("/api/map", files={"map": ("m.png", png(noisy), "image/png")}, data={"size": "30"})
+    snapped = pixels(response.content)
+    assert snapped.shape == (20, 30, 3)
+    assert np.array_equal(snapped, rgb[1::2, 1::2])
+    refused = client.post("/api/map", files={"map": ("m.png", off_palette(styles[0].palette), "image/png")})
+    assert refused.status_code == 422
+
+
+# ---------- the page ----------
+
+def test_page_is_plain_files_from_this_server(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for name in ("app.js", "style.css"):
+        assert f"/static/{name}" in page.text and client.get(f"/static/{name}").status_code == 200
+    for path in STATIC_DIR.iterdir():  # nothing from the internet: the user may be offline
+        text = path.read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, path.name
+
+
+@pytest.mark.parametrize("path", ["/static/app.py", "/static/..%2Fapp.py", "/static/%2e%2e/app.py",
+                                  "/static/../../checkpoint.py", "/api/styles/..%2F..%2Fetc/thumbnail.png"])
+def test_no_request_path_reaches_the_filesystem(client, path):
+    response = client.get(path)
+    assert response.status_code == 404 and "error" in response.json()
+
+
+def test_loopback_server_refuses_foreign_host_headers(styles):
+    app = create_app(styles, allowed_hosts=["127.0.0.1", "localhost"])
+    assert TestClient(app, base_url="http://127.0.0.1:8000").get("/api/styles").status_code == 200
+    assert TestClient(app, base_url="http://evil.example").get("/api/styles").status_code == 400
+
+
+# ---------- the render queue ----------
+
+def test_queue_keeps_only_the_newest_waiting_job_per_client():
+    async def scenario():
+        queue = RenderQueue("test")
+        gate = threading.Event()
+        order = []
+
+        def job(name):
+            def run():
+                if name == "first":
+                    gate.wait(5)
+                order.append(name)
+                return name
+            return run
+
+        first = asyncio.ensure_future(queue.submit(job("first"), client="a"))
+        await asyncio.sleep(0.05)  # "first" is running now
+        old = asyncio.ensure_future(queue.submit(job("old"), client="a"))
+        other = asyncio.ensure_future(queue.submit(job("other"), client="b"))
+        anon = [asyncio.ensure_future(queue.submit(job(f"anon{i}"))) for i in range(2)]
+        await asyncio.sleep(0)
+        new = asyncio.ensure_future(queue.submit(job("new"), client="a"))
+        await asyncio.sleep(0)
+        assert queue.waiting == 4
+        gate.set()
+        results = await asyncio.gather(first, old, other, new, *anon, return_exceptions=True)
+        queue.close()
+        return order, results
+
+    order, results = asyncio.run(scenario())
+    assert isinstance(results[1], Superseded)
+    assert order == ["first", "new", "other", "anon0", "anon1"]  # "new" kept "old"'s place in line
+    assert results[0] == "first" and results[2:] == ["other", "new", "anon0", "anon1"]
+
+
+def test_queue_drops_the_job_of_a_caller_that_went_away():
+    async def scenario():
+        queue = RenderQueue("test")
+        gate = threading.Event()
+        ran = []
+        blocker = asyncio.ensure_future(queue.submit(lambda: gate.wait(5)))
+        await asyncio.sleep(0.05)
+        gone = asyncio.ensure_future(queue.submit(lambda: ran.append("gone"), client="a"))
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.sleep(0)
+        gate.set()
+        await blocker
+        assert await queue.submit(lambda: "next", client="b") == "next"
+        queue.close()
+        return ran
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_queue_passes_job_errors_and_keeps_working():
+    async def scenario():
+        queue = RenderQueue("test", threads=1)
+        with pytest.raises(ValueError, match="bad map"):
+            await queue.submit(lambda: (_ for _ in ()).throw(ValueError("bad map")))
+        threads = await queue.submit(torch.get_num_threads)
+        queue.close()
+        return threads
+
+    assert asyncio.run(scenario()) == 1
+
+
+# ---------- the command ----------
+
+def test_cli_needs_exactly_one_source(trained_run):
+    for args in ([], ["--checkpoint", str(trained_run / "checkpoint.pt"), "--runs", str(trained_run.parent)]):
+        result = CliRunner().invoke(main, ["serve", *args])
+        assert result.exit_code == 2 and "give either --checkpoint" in result.output
+
+
+def test_serve_prints_url_and_warns_off_loopback(trained_run, monkeypatch):
+    started = []
+    monkeypatch.setattr(server.uvicorn.Server, "run", lambda self, sockets: started.append(sockets))
+    lines = []
+    server.serve(checkpoint=trained_run / "checkpoint.pt", host="127.0.0.1", port=0, device="cpu", log=lines.append)
+    assert len(started) == 1 and not any(line.startswith("warning") for line in lines)
+    assert lines[-1].startswith("doodle serve: painting (K=3, step 4) at http://127.0.0.1:")
+    lines.clear()
+    server.serve(checkpoint=trained_run / "checkpoint.pt", host="0.0.0.0", port=0, device="cpu", log=lines.append)
+    assert any(line.startswith("warning: listening on 0.0.0.0") for line in lines)
+
+
+def test_port_in_use_is_a_one_line_error(trained_run):
+    sock = server.bind("127.0.0.1", 0)
+    try:
+        port = sock.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--checkpoint", str(trained_run / "checkpoint.pt"),
+                                           "--port", str(port), "--device", "cpu"])
+        assert result.exit_code == 1
+        assert result.output.startswith(f"Error: cannot listen on 127.0.0.1:{port}") and "--port 0" in result.output
+    finally:
+        sock.close()
+
+
+def test_demo_ends_with_the_serve_command_for_its_run(tmp_path, monkeypatch):
+    from doodle.demo import run_demo
+
+    exemplar = tmp_path / "exemplar"
+    exemplar.mkdir()
+    _, style_map = make_style(exemplar)
+    shutil.copyfile(style_map, exemplar / "target_1.png")
+    lines = []
+    run_demo(out=tmp_path / "my demo", steps=1, size=16, batch=1, loss_net="random", exemplar=exemplar,
+             random_masks=0, log=lines.append)
+    prefix = "draw your own doodles in the browser: "
+    assert lines[-1].startswith(prefix)
+    command = shlex.split(lines[-1][len(prefix):])
+    assert command == ["doodle", "serve", "--checkpoint", str(tmp_path / "my demo" / "run" / "checkpoint.pt")]
+    started = []
+    monkeypatch.setattr(server.uvicorn.Server, "run", lambda self, sockets: started.append(sockets))
+    result = CliRunner().invoke(main, [*command[1:], "--port", "0", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert started and "doodle serve: run (K=3, step 1) at http://127.0.0.1:" in result.output
