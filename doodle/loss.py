@@ -190,11 +190,20 @@ class RegionStyleLoss(nn.Module):
         return total, parts
 
     def _content_distance(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean squared error, or the squared error over the target's squared norm, averaged over the batch."""
+        """Raw: mean squared error. Relative: distance of the channels' unit-norm spatial patterns.
+
+        Features (B, C, h, w) against the photo's (1, C, h, w); averaged over the batch.
+        """
         if not self.relative:
             return (features - target).pow(2).mean()
-        error = (features - target).pow(2).flatten(1).sum(1)
-        return (error / target.pow(2).sum().clamp_min(1e-30)).mean()
+        target = target.flatten(2)
+        target_norm = target.norm(dim=2)  # (1, C)
+        used = target_norm[0] > 0  # channels that never fire on the photo say nothing about it
+        pattern = target[:, used] / target_norm[:, used, None]
+        mine = features.flatten(2)[:, used]
+        # A floor relative to the photo's channel norm keeps a channel that died in the image finite.
+        mine = mine / mine.norm(dim=2, keepdim=True).clamp_min(1e-6 * target_norm[:, used, None])
+        return (mine - pattern).pow(2).sum(2).mean(1).mean()
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
