@@ -65,7 +65,7 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()
-                return _as_rgb(im)
+                return pil_to_rgb(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(
             f"image {path} is too large to read safely ({one_line(exc)}); "
@@ -93,7 +93,17 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         raise ValueError(f"cannot read image {path}: {one_line(exc)}; give a PNG or JPEG file") from None
 
 
-def _as_rgb(im: Image.Image) -> np.ndarray:
+def pil_to_rgb(im: Image.Image) -> np.ndarray:
+    """An opened Pillow image as ``uint8`` ``(H, W, 3)`` RGB, as :func:`load_rgb` reads files.
+
+    Alpha is dropped, L and P are expanded, 16-bit greyscale is scaled (not
+    clipped) to 8 bits. For images that arrive as bytes, not files.
+
+    Examples
+    --------
+    >>> pil_to_rgb(Image.new("I;16", (2, 1), 65535))[0, 0].tolist()
+    [255, 255, 255]
+    """
     if im.mode.startswith("I;16"):
         # convert("RGB") would clip 16-bit values at 255; scale them instead.
         grey = np.asarray(im, dtype=np.float64) / 257.0

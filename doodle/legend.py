@@ -77,7 +77,7 @@ def legend_image(image: np.ndarray, labels: np.ndarray, palette: Palette) -> np.
         text = [f"region {region}", "+".join(hex_colour(c) for c in members), f"{shares[region]:.0%} of the painting"]
         if len(members) > 1:
             text.append(f"{len(members)} colours merged")
-        rows.append(side_by_side([swatches, _text(text, font), _crop(rgb, inside), _thumbnail(rgb, inside)]))
+        rows.append(side_by_side([swatches, _text(text, font), region_crop(rgb, inside), _thumbnail(rgb, inside)]))
     return stack_rows(rows)
 
 
@@ -150,8 +150,21 @@ def _text(lines: list[str], font: ImageFont.ImageFont) -> np.ndarray:
     return np.asarray(panel, np.float32) / 255.0
 
 
-def _crop(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """The square window where the region is densest, the rest of the window faded, at ROW x ROW."""
+def region_crop(rgb: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The square window of the painting where a region is densest, the rest of the window faded.
+
+    Parameters
+    ----------
+    rgb : ndarray, uint8, shape (H, W, 3)
+        The painting.
+    inside : ndarray, bool, shape (H, W)
+        The region's pixels.
+
+    Returns
+    -------
+    ndarray, float32, shape (ROW, ROW, 3)
+        RGB in [0, 1]; its side is :data:`CROP_SHARE` of the painting's shorter side, resized.
+    """
     h, w = inside.shape
     side = max(1, round(CROP_SHARE * min(h, w)))
     density = ndimage.uniform_filter(inside.astype(np.float32), side, mode="constant")

@@ -29,14 +29,20 @@ class RegionStyleLoss(nn.Module):
     strongly as large ones; regions absent from either the style or the image at a
     layer are skipped.
 
-    ``relative=True`` divides every term by the size of its target instead, so that
-    no layer or term outweighs another by the scale of its features, whatever the
-    loss network or image size: the style term of layer ``l`` becomes
+    ``relative=True`` makes every term scale-free, so that no layer or term
+    outweighs another by the scale of its features, whatever the loss network or
+    image size. The style term of layer ``l`` becomes
     ``sum_r ||G_lr - T_lr||^2 / sum_r ||T_lr||^2`` (the regions present in the
-    image; see :meth:`relative_distances`) and the content term
-    ``mean_c ||F_c(image) - F_c(content)||^2 / ||F_c(content)||^2``. Both are
-    about 1 per layer for an unrelated image and 0 at their target, so weights of 1
-    balance them.
+    image; see :meth:`relative_distances`). The content term of layer ``c``
+    compares where each feature channel ``k`` fires, not how strongly:
+    ``mean_k ||F_ck / ||F_ck|| - P_ck / ||P_ck|| ||^2`` over the channels that
+    fire on the photo (``F_ck``, ``P_ck``: the channel's ``h * w`` activations in
+    the image and the photo), averaged over the content layers. How strongly
+    features fire is what the style's Grams prescribe; a painting's features
+    typically carry 1-4x a photo's energy, so a content term that also held the
+    photo's magnitudes (``||F - P||^2 / ||P||^2``) would fight the style and
+    lose the photo's structure first. Both terms are 0 at their target and
+    about 1 (per style layer) for an unrelated image, so weights of 1 balance them.
 
     Parameters
     ----------
@@ -199,6 +205,8 @@ class RegionStyleLoss(nn.Module):
         target = target.flatten(2)
         target_norm = target.norm(dim=2)  # (1, C)
         used = target_norm[0] > 0  # channels that never fire on the photo say nothing about it
+        if not used.any():
+            return features.new_zeros((), dtype=torch.float32)
         pattern = target[:, used] / target_norm[:, used, None]
         mine = features.flatten(2)[:, used]
         # A floor relative to the photo's channel norm keeps a channel that died in the image finite.

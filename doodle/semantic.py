@@ -146,9 +146,30 @@ def load_target_map(path: str | os.PathLike, palette: Palette | np.ndarray, size
     """
     rgb = load_rgb(path)
     try:
-        labels = snap_to_palette(rgb, palette)
+        return target_labels(rgb, palette, size)
     except ValueError as exc:
         raise ValueError(f"target map {path} does not match the style palette: {exc}") from None
+
+
+def target_labels(rgb: np.ndarray, palette: Palette | np.ndarray, size: int | None = None) -> np.ndarray:
+    """Label an RGB target map with the style's regions, then resize it (nearest neighbour).
+
+    Snapping comes before the resize, so borders stay crisp and no in-between
+    colours are invented. See :func:`load_target_map` for the parameters;
+    ``rgb`` is ``uint8`` ``(H, W, 3)``.
+
+    Raises
+    ------
+    ValueError
+        Colours far from every palette colour; the message lists the palette.
+
+    Examples
+    --------
+    >>> rgb = np.zeros((2, 4, 3), np.uint8); rgb[:, 2:] = 255
+    >>> target_labels(rgb, np.array([[0, 0, 0], [255, 255, 255]], np.uint8), size=2)
+    array([[0, 1]], dtype=uint8)
+    """
+    labels = snap_to_palette(rgb, palette)
     return resize_labels(labels, fit_size(*labels.shape, size))
 
 

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from doodle.images import _as_rgb
+from doodle.images import pil_to_rgb
 from maskgen.errors import one_line
 
 #: Longest accepted side of an uploaded image, in pixels.
@@ -75,7 +75,7 @@ def decode_image(data: bytes, what: str = "map", max_side: int = MAX_UPLOAD_SIDE
                         f"scale it down"
                     )
                 im.load()
-                return _as_rgb(im)
+                return pil_to_rgb(im)
     except ImageTooLarge:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

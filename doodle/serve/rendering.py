@@ -14,10 +14,11 @@ from typing import NamedTuple
 import numpy as np
 
 import maskgen
-from doodle.images import fit_size, resize_labels, to_uint8
-from doodle.palette import Palette, colorize, snap_to_palette
+from doodle.images import fit_size, to_uint8
+from doodle.palette import Palette, colorize
 from doodle.render import render_labels
 from doodle.serve.imagebytes import ImageTooLarge, decode_image, encode_png
+from doodle.semantic import target_labels
 from doodle.serve.styles import ServedStyle
 
 #: Longest side of a render or a random map, in pixels (sizes the page offers: up to 1024).
@@ -74,10 +75,9 @@ def map_labels(data: bytes, palette: Palette, size: int | None = None) -> np.nda
             f"send size={MAX_RENDER_SIDE} or less"
         )
     try:
-        labels = snap_to_palette(rgb, palette)
+        return target_labels(rgb, palette, size)
     except ValueError as exc:
         raise OffPalette(f"the map does not match the style palette: {exc}") from None
-    return resize_labels(labels, out)
 
 
 def render_map(style: ServedStyle, data: bytes, seed: int = 0, size: int | None = None,

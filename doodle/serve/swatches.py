@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from doodle.images import fit_size, resize_rgb
-from doodle.legend import _crop as region_crop
+from doodle.legend import region_crop
 
 #: Side of the square region swatches, in pixels.
 SWATCH_SIDE = 40
