@@ -14,8 +14,12 @@ from doodle.vgg import DEFAULT_STYLE_LAYERS
 # A region whose soft mask sums to less than this (in feature-map pixels) at some
 # layer has no usable statistics there: it is skipped rather than divided by ~0.
 MIN_REGION_AREA = 1e-3
-#: The content layer of Gatys et al.
-CONTENT_LAYER = "relu4_2"
+#: Default content layers. Gatys et al. used relu4_2; with the relative content term
+#: (where features fire, not how strongly) relu2_1 keeps a photo's edges at the same
+#: style distance far better (scripts/bench_content.py), and deeper layers stay available.
+CONTENT_LAYERS = ("relu2_1",)
+#: Softening of the relative content term's unit norms, as a share of the photo's channel norm.
+PATTERN_SOFTNESS = 0.1
 
 
 class RegionStyleLoss(nn.Module):
@@ -35,13 +39,15 @@ class RegionStyleLoss(nn.Module):
     ``sum_r ||G_lr - T_lr||^2 / sum_r ||T_lr||^2`` (the regions present in the
     image; see :meth:`relative_distances`). The content term of layer ``c``
     compares where each feature channel ``k`` fires, not how strongly:
-    ``mean_k ||F_ck / ||F_ck|| - P_ck / ||P_ck|| ||^2`` over the channels that
-    fire on the photo (``F_ck``, ``P_ck``: the channel's ``h * w`` activations in
-    the image and the photo), averaged over the content layers. How strongly
-    features fire is what the style's Grams prescribe; a painting's features
-    typically carry 1-4x a photo's energy, so a content term that also held the
-    photo's magnitudes (``||F - P||^2 / ||P||^2``) would fight the style and
-    lose the photo's structure first. Both terms are 0 at their target and
+    ``mean_k ||F_ck / n(F_ck) - P_ck / n(P_ck)||^2`` over the channels that fire
+    on the photo (``F_ck``, ``P_ck``: the channel's ``h * w`` activations in the
+    image and the photo; ``n(x) = sqrt(||x||^2 + (0.1 ||P_ck||)^2)``, a unit norm
+    softened by :data:`PATTERN_SOFTNESS`), averaged over the content layers.
+    How strongly features fire is what the style's Grams prescribe (the exemplar
+    painting's HED features carry 0.7-4.7x the energy of the benchmark photos'),
+    so a content term that also held the photo's magnitudes,
+    ``||F - P||^2 / ||P||^2``, fights the style and loses the photo's structure
+    first (``scripts/bench_content.py``). Both terms are 0 at their target and
     about 1 (per style layer) for an unrelated image, so weights of 1 balance them.
 
     Parameters
@@ -57,7 +63,7 @@ class RegionStyleLoss(nn.Module):
         One weight per style layer (default 1 each).
     style_weight, content_weight, tv_weight : float
     content_layers : sequence of str
-        Layers of the content term (default relu4_2, as Gatys et al.).
+        Layers of the content term (default :data:`CONTENT_LAYERS`).
     content_image : Tensor, shape (1, 3, H, W), optional
         Only for the optimization-based doodle (the output's size).
     relative : bool
@@ -73,7 +79,7 @@ class RegionStyleLoss(nn.Module):
         layer_weights: Sequence[float] | None = None,
         style_weight: float = 1.0,
         content_weight: float = 0.0,
-        content_layers: Sequence[str] = (CONTENT_LAYER,),
+        content_layers: Sequence[str] = CONTENT_LAYERS,
         content_image: torch.Tensor | None = None,
         tv_weight: float = 0.0,
         relative: bool = False,
@@ -207,10 +213,12 @@ class RegionStyleLoss(nn.Module):
         used = target_norm[0] > 0  # channels that never fire on the photo say nothing about it
         if not used.any():
             return features.new_zeros((), dtype=torch.float32)
-        pattern = target[:, used] / target_norm[:, used, None]
+        # Soft unit norm: a channel the style switches off goes smoothly to 0 (distance 1)
+        # instead of having its direction, and the gradient, blow up as its norm vanishes.
+        floor = (PATTERN_SOFTNESS * target_norm[:, used, None]).square()
+        pattern = target[:, used] * (target_norm[:, used, None].square() + floor).rsqrt()
         mine = features.flatten(2)[:, used]
-        # A floor relative to the photo's channel norm keeps a channel that died in the image finite.
-        mine = mine / mine.norm(dim=2, keepdim=True).clamp_min(1e-6 * target_norm[:, used, None])
+        mine = mine * (mine.square().sum(2, keepdim=True) + floor).rsqrt()
         return (mine - pattern).pow(2).sum(2).mean(1).mean()
 
 

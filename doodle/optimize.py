@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from doodle.color import join_chroma, luminance_rgb, match_luminance
 from doodle.device import resolve_device
 from doodle.images import fit_size, image_size, load_rgb, resize_labels, resize_rgb, save_rgb, to_array, to_tensor
-from doodle.loss import CONTENT_LAYER, RegionStyleLoss
+from doodle.loss import CONTENT_LAYERS, RegionStyleLoss
 from doodle.memory import check_fits, estimate_vgg_bytes
 from doodle.precision import autocast, resolve_precision
 from doodle.semantic import ASPECT_TOLERANCE, load_style, load_target_map, one_hot
@@ -35,15 +35,17 @@ INITS = ("content", "noise", "style")
 class OptimizeSettings:
     """Settings of :func:`optimize_doodle` (see ``doodle optimize --help``).
 
-    With a content photo the loss is relative by default (``relative=None``):
-    each style layer's region Gram distance is divided by its target's squared
-    norm and the content distance by the photo features' squared norm (see
-    :class:`doodle.loss.RegionStyleLoss`), so both are about 1 for an unrelated
-    image and ``content_weight=1``, ``style_weight=1`` balance them for any image
-    size and loss network. Without a photo (a doodle) the raw Gram loss stays the
-    default, the loss ``doodle train`` minimizes. ``tv_weight`` multiplies the
-    mean squared difference of neighbouring pixels (about 0.001-0.01 for a
-    photo, 0.17 for uniform noise) in either case.
+    With a content photo the loss is relative by default (``relative=None``;
+    see :class:`doodle.loss.RegionStyleLoss`): each style layer's region Gram
+    distance is divided by its target's squared norm, and the content term
+    compares where each feature channel fires in the image and in the photo
+    (unit-norm patterns), not how strongly. Both are 0 at their target and
+    about 1 (per style layer) for an unrelated image, whatever the image size and
+    loss network, so ``content_weight=1`` and ``style_weight=1`` balance them.
+    Without a photo (a doodle) the raw Gram loss stays the default, the loss
+    ``doodle train`` minimizes. ``tv_weight`` multiplies the mean squared
+    difference of neighbouring pixels in either case (0.003-0.013 for photos
+    at 256 px, about 0.02 once painted, 0.33 for uniform noise).
 
     ``init=None`` starts from the content photo when there is one, else from
     noise. ``preserve_color`` paints the luminance only and keeps the photo's
@@ -57,7 +59,7 @@ class OptimizeSettings:
     layer_weights: Sequence[float] | None = None
     style_weight: float = 1.0
     content_weight: float = 1.0
-    content_layers: Sequence[str] = (CONTENT_LAYER,)
+    content_layers: Sequence[str] = CONTENT_LAYERS
     tv_weight: float = 0.0
     init: str | None = None
     relative: bool | None = None

@@ -1,9 +1,10 @@
 """Benchmark painting photos with ``doodle optimize --content`` at its default settings.
 
 For each photo and style: one region (no maps), ``OptimizeSettings`` defaults
-(relative content loss at relu4_2 with weight 1, relative style loss over
+(relative content loss at relu2_1 with weight 1, relative style loss over
 relu1_1..relu5_1 with weight 1, start from the photo, L-BFGS) at ``--size`` for
-``--iterations``. Two figures per output, both at the output size:
+``--iterations``; ``--content-layers`` tries others. Two figures per output,
+both at the output size:
 
 - edge correlation with the photo (:func:`doodle.edges.edge_correlation`:
   Pearson correlation of the Sobel gradient magnitudes of the luminance, both
@@ -41,6 +42,7 @@ from doodle.cli.options import comma_list
 from doodle.edges import edge_correlation
 from doodle.evaluate import StyleJudge
 from doodle.images import fit_size, resize_rgb, save_rgb
+from doodle.loss import CONTENT_LAYERS
 from doodle.montage import side_by_side
 from doodle.optimize import OptimizeSettings, optimize_doodle
 from doodle.precision import PRECISIONS
@@ -75,17 +77,21 @@ def load_photo(name: str) -> np.ndarray:
 @click.option("--loss-net", default="vgg16-hed", show_default=True, help="As doodle optimize --loss-net.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="As doodle optimize (auto: bf16 autocast on CPUs with native bf16).")
+@click.option("--content-layers", callback=comma_list(str), default=",".join(CONTENT_LAYERS), show_default=True,
+              help="Content layers of the optimization.")
 @click.option("--baseline", is_flag=True, help="Also run the former defaults (noise start, raw losses).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch.set_num_threads.")
 @click.option("--out", type=click.Path(file_okay=False), default="bench-content", show_default=True,
               help="Folder for the photo | output | style pictures.")
-def main(photos, styles, size, iterations, loss_net, precision, baseline, threads, out) -> None:
+def main(photos, styles, size, iterations, loss_net, precision, content_layers, baseline, threads, out) -> None:
     torch.set_num_threads(threads)
-    net = load_loss_net(loss_net, layers=DEFAULT_STYLE_LAYERS + ("relu4_2",))
-    runs = {"default": OptimizeSettings(iterations=iterations, precision=precision)}
-    if baseline:
-        runs["former"] = OptimizeSettings(iterations=iterations, precision=precision, init="noise", relative=False)
-    print(f"{size} px, {iterations} L-BFGS iterations, {net.net_id}, precision {precision}, {threads} threads")
+    net = load_loss_net(loss_net, layers=DEFAULT_STYLE_LAYERS + content_layers + ("relu4_2",))
+    runs = {"default": OptimizeSettings(iterations=iterations, precision=precision, content_layers=content_layers)}
+    if baseline:  # doodle optimize --content PHOTO --content-weight 1 before relative losses
+        runs["former"] = OptimizeSettings(iterations=iterations, precision=precision, init="noise", relative=False,
+                                          content_layers=("relu4_2",))
+    print(f"{size} px, {iterations} L-BFGS iterations, {net.net_id}, precision {precision}, {threads} threads, "
+          f"content layers {','.join(content_layers)}")
     print(f"{'style':<12} {'photo':<10} {'settings':<8} {'size':>8} {'edge corr':>9} {'style dist':>10} "
           f"{'photo dist':>10} {'ratio':>7} {'seconds':>8}  verdict")
     failures = 0
