@@ -105,12 +105,16 @@ def test_relative_losses_do_not_depend_on_the_scale_of_the_features(random_net):
 
 
 def test_relative_losses_barely_depend_on_the_image_size(random_net):
-    # The same pictures at 32 and 64 px: each relative term is within 35% (the net sees other scales).
+    # The same pictures at 32 and 64 px: each relative term within 25% (the net sees the pictures at other
+    # scales), the style terms steadier than the raw Gram distances.
     small, large = losses(random_net, 32, relative=True), losses(random_net, 64, relative=True)
     assert set(small) == set(STYLE_LAYERS) | {"content"}
     for name in small:
-        assert large[name] == pytest.approx(small[name], rel=0.35), name
+        assert large[name] == pytest.approx(small[name], rel=0.25), name
     assert 0.01 < small["content"] < 1 and all(0.01 < small[n] < 10 for n in STYLE_LAYERS)
+    raw_small, raw_large = losses(random_net, 32, relative=False), losses(random_net, 64, relative=False)
+    drift = lambda a, b: max(abs(np.log(b[n] / a[n])) for n in STYLE_LAYERS)
+    assert drift(small, large) < drift(raw_small, raw_large)
 
 
 def test_relative_losses_are_zero_at_their_targets(random_net):

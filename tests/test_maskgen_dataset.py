@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from maskgen import MaskParams, generate, generate_dataset, make_mask, parse_shard, read_dataset, read_label_png, verify_dataset
+from maskgen import MaskParams, generate_dataset, make_mask, parse_shard, read_dataset, read_label_png, verify_dataset
 from maskgen.layout import MANIFEST_NAME
 from maskgen.palette import encode_label_png
 
@@ -83,24 +83,6 @@ def test_resume_after_losses_regenerates_identically(reference, tmp_path):
     assert report.skipped == 39 and report.written == COUNT - 39 and report.complete
     assert snapshot(out) == snapshot(reference)
     assert verify_dataset(out) == []
-
-
-def test_the_rename_fallback_writes_the_same_files(reference, tmp_path, monkeypatch):
-    monkeypatch.setattr(generate, "_tmpfile_ok", False)
-    generate_dataset(tmp_path / "f", PARAMS, COUNT, seed=5, workers=1)
-    assert snapshot(tmp_path / "f") == snapshot(reference)
-
-
-def test_masks_are_written_as_unnamed_files_where_the_filesystem_can(tmp_path, monkeypatch):
-    try:
-        os.close(os.open(tmp_path, os.O_WRONLY | os.O_TMPFILE))
-    except (AttributeError, OSError):
-        pytest.skip("no O_TMPFILE on this system or filesystem")
-    renamed = []
-    monkeypatch.setattr(generate, "_write_replace", lambda *args: renamed.append(args))
-    generate_dataset(tmp_path / "t", PARAMS, 5, seed=5, workers=1)
-    assert renamed == [] and generate._tmpfile_ok
-    assert len(list((tmp_path / "t" / "masks").iterdir())) == 5
 
 
 def test_refuses_non_empty_out_and_other_settings(reference, tmp_path):

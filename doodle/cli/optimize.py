@@ -1,4 +1,4 @@
-"""``doodle optimize``: the optimization-based doodle."""
+"""``doodle optimize``: the optimization-based doodle, or a photo painted in a style (Gatys et al.)."""
 
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ from doodle.cli.options import (comma_list, device_option, layer_weights_option,
 @click.option("--preserve-color", is_flag=True,
               help="Keep the photo's colours: paint its luminance only (Gatys et al. 2016); needs --content.")
 @click.option("--relative/--raw", default=None,
-              help="Relative losses (each style layer over its target's norm, the content over the photo's) or "
-              "raw Gram and mean-squared distances [default: relative with --content, raw for doodles, "
-              "the loss of doodle train].")
+              help="Relative losses (each style layer's Gram distance over its target's norm, the content as "
+              "where features fire: see --content-weight) or raw Gram and mean-squared distances "
+              "[default: relative with --content, raw for doodles, the loss of doodle train].")
 @regions_option
 @click.option("--size", type=click.IntRange(min=16), default=512, show_default=True,
               help="Longest side of the output (and of the style image), any value.")
