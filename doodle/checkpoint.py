@@ -8,7 +8,7 @@ A checkpoint (nanoGPT style) is a plain dict::
     optimizer       optimizer state_dict
     step            int, optimizer steps taken
     config          JSON-able training config; config["generator"] holds the
-                    DoodleGenerator kwargs
+                    generator arch and constructor kwargs (doodle.architectures)
     palette         list of [r, g, b] ints, one per region
     palette_members one list of [r, g, b] per region: every style-map colour
                     merged into it, its palette colour first (absent in
@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from doodle.generator import DoodleGenerator
+from doodle.architectures import build_generator
+from doodle.generator import MaskGenerator
 from doodle.palette import Palette, as_palette
 from maskgen.fileio import atomic_path
 
@@ -146,7 +147,7 @@ def _load_error_detail(exc: BaseException) -> str:
     return (sentence[:160] + "...") if len(sentence) > 160 else (sentence or "empty or truncated file")
 
 
-def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, Palette]:
+def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[MaskGenerator, Palette]:
     """Rebuild the trained generator and its palette from a loaded checkpoint.
 
     Parameters
@@ -156,8 +157,8 @@ def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, Pa
 
     Returns
     -------
-    model : DoodleGenerator
-        In eval mode, on the CPU.
+    model : MaskGenerator
+        Of the checkpoint's architecture, in eval mode, on the CPU.
     palette : Palette
         The style's regions: the colour of region ``i`` in maps, with the
         colours merged into it.
@@ -174,7 +175,7 @@ def generator_from_checkpoint(ckpt: dict[str, Any]) -> tuple[DoodleGenerator, Pa
     generator_config.setdefault("k", config.get("k"))
     if generator_config["k"] is None:
         raise ValueError("checkpoint config gives no region count 'k'; it was not written by `doodle train`")
-    model = DoodleGenerator.from_config(generator_config)
+    model = build_generator(generator_config)
     state = copy.copy(ckpt["model"])  # shallow: keep the caller's dict and its _metadata intact
     for prefix in _WRAPPER_PREFIXES:
         torch.nn.modules.utils.consume_prefix_in_state_dict_if_present(state, prefix)

@@ -7,13 +7,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 import maskgen
 from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.device import resolve_device
-from doodle.images import load_rgb, resize_rgb, save_rgb, to_array
-from doodle.montage import side_by_side, stack_rows
+from doodle.images import load_rgb, save_rgb, to_array
+from doodle.montage import at_height, side_by_side, stack_rows
 from doodle.palette import colorize
 from doodle.render import render_labels
 from doodle.semantic import load_target_map
@@ -94,7 +93,7 @@ def run_demo(
         image = to_array(render_labels(model, labels, seed=seed))
         save_rgb(out / "renders" / f"{name}.png", image)
         h, w = labels.shape
-        rows.append(side_by_side([colorize(labels, palette), image, resize_rgb(style, _fit_height(style, h))]))
+        rows.append(side_by_side([colorize(labels, palette), image, at_height(style, h)]))
     rendered = time.perf_counter() - t1
     grid = stack_rows(rows)
     save_rgb(out / "demo.png", grid)
@@ -105,6 +104,9 @@ def run_demo(
     return out / "demo.png"
 
 
-def _fit_height(image: np.ndarray, height: int) -> tuple[int, int]:
-    h, w = image.shape[:2]
-    return height, max(1, round(w * height / h))
+def claim_demo_folder(out: Path) -> None:
+    """Create ``out`` for a demo; a folder an earlier demo made is reused, any other non-empty one refused."""
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ValueError(f"{out} is not empty and was not made by `doodle demo`; pass another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by doodle demo; the next demo run may replace this folder\n")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from doodle.fidelity import fidelity_scale, fit_region_colour_model, region_fidelity
-from doodle.generator import DoodleGenerator
+from doodle.generator import MaskGenerator
 from doodle.images import to_array, to_tensor
 from doodle.loss import RegionStyleLoss
 from doodle.optimize import OptimizeSettings, optimize_doodle
@@ -168,7 +168,7 @@ class StyleJudge:
 
 def compare_with_optimize(
     judge: StyleJudge,
-    model: DoodleGenerator,
+    model: MaskGenerator,
     labels: np.ndarray,
     settings: OptimizeSettings,
     seed: int = 0,
@@ -180,7 +180,7 @@ def compare_with_optimize(
     ----------
     judge : StyleJudge
         Its loss network and style are also what the optimization uses.
-    model : DoodleGenerator
+    model : MaskGenerator
         In eval mode.
     labels : ndarray, uint8, shape (H, W)
     settings : OptimizeSettings

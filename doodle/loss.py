@@ -107,11 +107,13 @@ class RegionStyleLoss(nn.Module):
                 self.register_buffer(f"target_{name}", grams[0])
                 self.register_buffer(f"valid_{name}", areas[0] > MIN_REGION_AREA)
                 self.register_buffer(f"target_norm_{name}", grams[0].flatten(1).square().sum(1))  # (K,)
-            self.content_layers = []
-            if content_image is not None and content_weight > 0:
-                self.content_layers = list(dict.fromkeys(content_layers))
-                if not self.content_layers:
-                    raise ValueError("no content layer given; name at least one, e.g. relu4_2")
+            # Content targets come from ``content_image`` once (the optimization) or from the
+            # ``content`` batch of every forward (feed-forward stylization, content_image None).
+            self.content_layers = list(dict.fromkeys(content_layers)) if content_weight > 0 else []
+            if content_weight > 0 and not self.content_layers:
+                raise ValueError("no content layer given; name at least one, e.g. relu4_2")
+            self.has_content_image = content_image is not None and bool(self.content_layers)
+            if self.has_content_image:
                 content = net(content_image, self.content_layers)
                 for name in self.content_layers:
                     self.register_buffer(f"content_{name}", content[name].float())
@@ -167,13 +169,17 @@ class RegionStyleLoss(nn.Module):
             out[name] = torch.where(scale > 0, distance.sum(-1) / scale.clamp_min(1e-30), 0.0)
         return out
 
-    def forward(self, image: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, image: torch.Tensor, masks: torch.Tensor,
+                content: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss of a batch of images whose regions are given by ``masks``.
 
         Parameters
         ----------
         image : Tensor, shape (B, 3, H, W), RGB in [0, 1]
         masks : Tensor, shape (B, K, H, W)
+        content : Tensor, shape (B, 3, H, W), optional
+            The photos the images repaint, one each (feed-forward stylization):
+            the content term's targets instead of the fixed ``content_image``.
 
         Returns
         -------
@@ -182,7 +188,13 @@ class RegionStyleLoss(nn.Module):
             Unweighted per-layer style losses (keys are layer names) and, when used,
             ``"content"`` and ``"tv"``.
         """
-        feats = self.net(image, list(dict.fromkeys(self.layers + self.content_layers)))
+        content_layers = self.content_layers if (content is not None or self.has_content_image) else []
+        feats = self.net(image, list(dict.fromkeys(self.layers + content_layers)))
+        if content is not None and content_layers:
+            with torch.no_grad():
+                targets = {name: f.float() for name, f in self.net(content, content_layers).items()}
+        else:
+            targets = {name: getattr(self, f"content_{name}") for name in content_layers}
         parts: dict[str, torch.Tensor] = {}
         total = image.new_zeros((), dtype=torch.float32)
         if self.relative:
@@ -192,9 +204,9 @@ class RegionStyleLoss(nn.Module):
         for name, weight in zip(self.layers, self.layer_weights):
             parts[name] = style[name]
             total = total + self.style_weight * weight * parts[name]
-        if self.content_layers:
-            parts["content"] = torch.stack([self._content_distance(feats[name].float(), getattr(self, f"content_{name}"))
-                                            for name in self.content_layers]).mean()
+        if content_layers:
+            parts["content"] = torch.stack([self._content_distance(feats[name].float(), targets[name])
+                                            for name in content_layers]).mean()
             total = total + self.content_weight * parts["content"]
         if self.tv_weight > 0:
             parts["tv"] = total_variation(image)
@@ -204,22 +216,23 @@ class RegionStyleLoss(nn.Module):
     def _content_distance(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Raw: mean squared error. Relative: distance of the channels' unit-norm spatial patterns.
 
-        Features (B, C, h, w) against the photo's (1, C, h, w); averaged over the batch.
+        Features (B, C, h, w) against the photos' (B or 1, C, h, w); averaged over the batch.
         """
         if not self.relative:
             return (features - target).pow(2).mean()
         target = target.flatten(2)
-        target_norm = target.norm(dim=2)  # (1, C)
-        used = target_norm[0] > 0  # channels that never fire on the photo say nothing about it
-        if not used.any():
-            return features.new_zeros((), dtype=torch.float32)
+        target_norm = target.norm(dim=2, keepdim=True)  # (Bt, C, 1)
         # Soft unit norm: a channel the style switches off goes smoothly to 0 (distance 1)
         # instead of having its direction, and the gradient, blow up as its norm vanishes.
-        floor = (PATTERN_SOFTNESS * target_norm[:, used, None]).square()
-        pattern = target[:, used] * (target_norm[:, used, None].square() + floor).rsqrt()
-        mine = features.flatten(2)[:, used]
-        mine = mine * (mine.square().sum(2, keepdim=True) + floor).rsqrt()
-        return (mine - pattern).pow(2).sum(2).mean(1).mean()
+        floor = (PATTERN_SOFTNESS * target_norm).square()
+        pattern = target * (target_norm.square() + floor).clamp_min(1e-30).rsqrt()
+        mine = features.flatten(2)
+        mine = mine * (mine.square().sum(2, keepdim=True) + floor).clamp_min(1e-30).rsqrt()
+        distance = (mine - pattern).pow(2).sum(2)  # (B, C)
+        # Channels that never fire on a photo say nothing about it.
+        used = (target_norm[..., 0] > 0).expand_as(distance)
+        per_image = (distance * used).sum(1) / used.sum(1).clamp_min(1)
+        return per_image.mean()
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

@@ -63,6 +63,22 @@ class TrainingMasks(Dataset):
     skip_corrupt : bool
         Replace an unreadable dataset file by the next one (with a warning)
         instead of stopping with its name.
+    style_labels : ndarray, uint8, shape (Hs, Ws), optional
+        The style's own map. Random masks are blobs, while the maps people
+        draw look like the painting's: a ``style_share`` of the masks are
+        instead random crops of it (a square of 50-100 % of its shorter
+        side, flipped left-right half the time, resized to ``size``).
+    style_share : float
+        Share of the masks, in [0, 1], taken from ``style_labels``.
+
+    Examples
+    --------
+    >>> style = np.zeros((20, 30), np.uint8); style[:, 15:] = 1  # left half region 0, right half 1
+    >>> data = TrainingMasks(2, 8, seed=0, params=maskgen.MaskParams(width=8, height=8, regions=(2, 2)),
+    ...                      style_labels=style, style_share=1.0)
+    >>> crops = [data[i].numpy() for i in range(10)]
+    >>> crops[0].shape, sorted(np.unique(crops).tolist())
+    ((8, 8), [0, 1])
     """
 
     def __init__(
@@ -73,9 +89,14 @@ class TrainingMasks(Dataset):
         params: maskgen.MaskParams | None = None,
         dataset_dir: str | None = None,
         skip_corrupt: bool = False,
+        style_labels: np.ndarray | None = None,
+        style_share: float = 0.0,
     ) -> None:
         if (params is None) == (dataset_dir is None):
             raise ValueError("give exactly one of params or dataset_dir")
+        if not 0 <= style_share <= 1 or (style_share > 0 and style_labels is None):
+            raise ValueError(f"style_share must be in [0, 1] and needs style_labels; got {style_share}")
+        self.style_labels, self.style_share = style_labels, float(style_share)
         self.k, self.size, self.seed, self.params, self.skip_corrupt = k, size, seed, params, skip_corrupt
         self.dataset = None
         if dataset_dir is not None:
@@ -95,6 +116,10 @@ class TrainingMasks(Dataset):
         return sys.maxsize
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        if self.style_share > 0:
+            rng = np.random.default_rng([self.seed, index, 0x57])
+            if rng.random() < self.style_share:
+                return torch.from_numpy(self._style_crop(rng))
         if self.params is not None:
             return torch.from_numpy(maskgen.make_mask(self.params, self.seed, index).labels)
         n = len(self.dataset)
@@ -110,6 +135,15 @@ class TrainingMasks(Dataset):
                 continue
             return torch.from_numpy(resize_labels(labels, (self.size, self.size)))
         raise ValueError(f"every mask of {self.dataset} is unreadable; run `maskgen verify` on it")
+
+    def _style_crop(self, rng: np.random.Generator) -> np.ndarray:
+        h, w = self.style_labels.shape
+        side = max(1, int(round(min(h, w) * rng.uniform(0.5, 1.0))))
+        top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        crop = self.style_labels[top:top + side, left:left + side]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        return resize_labels(np.ascontiguousarray(crop), (self.size, self.size))
 
 
 @functools.lru_cache(maxsize=2)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from doodle.images import resize_rgb
+
 #: White pixels between panels.
 GAP = 4
 
@@ -58,3 +60,15 @@ def stack_rows(rows: list[np.ndarray], gap: int = GAP) -> np.ndarray:
 
 def _as_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) / 255 if image.dtype == np.uint8 else image.astype(np.float32)
+
+
+def at_height(image: np.ndarray, height: int) -> np.ndarray:
+    """``image`` (H, W, 3) resized (Lanczos) to ``height`` rows, keeping its aspect ratio.
+
+    Examples
+    --------
+    >>> at_height(np.zeros((4, 10, 3), np.uint8), 2).shape
+    (2, 5, 3)
+    """
+    h, w = image.shape[:2]
+    return resize_rgb(image, (height, max(1, round(w * height / h))))

@@ -12,7 +12,7 @@ import torch
 
 from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.device import resolve_device
-from doodle.generator import DoodleGenerator
+from doodle.generator import MaskGenerator
 from doodle.images import save_rgb
 from doodle.palette import Palette
 from doodle.precision import autocast, resolve_precision
@@ -32,7 +32,7 @@ class Rendered(NamedTuple):
 
 
 def render_labels(
-    model: DoodleGenerator,
+    model: MaskGenerator,
     labels: np.ndarray,
     seed: int = 0,
     precision: str = "auto",
@@ -41,7 +41,7 @@ def render_labels(
 
     Parameters
     ----------
-    model : DoodleGenerator
+    model : MaskGenerator
         Trained generator (put it in eval mode; see
         :func:`doodle.checkpoint.generator_from_checkpoint`).
     labels : np.ndarray
@@ -59,10 +59,14 @@ def render_labels(
 
     Examples
     --------
+    >>> from doodle.generator import DoodleGenerator
     >>> g = DoodleGenerator(k=2, scales=2, width=4).eval()
     >>> render_labels(g, np.zeros((5, 9), np.uint8), precision="fp32").shape
     torch.Size([1, 3, 5, 9])
     """
+    if getattr(model, "image_channels", 0):
+        raise ValueError("this generator stylizes photos (trained with --content), it does not paint doodles; "
+                         "use `doodle stylize --content PHOTO`")
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"expected a label map of shape (H, W), got shape {labels.shape}")
@@ -78,7 +82,7 @@ def render_labels(
 
 
 def render_file(
-    model: DoodleGenerator,
+    model: MaskGenerator,
     palette: Palette | np.ndarray,
     map_path: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -91,7 +95,7 @@ def render_file(
 
     Parameters
     ----------
-    model : DoodleGenerator
+    model : MaskGenerator
         Trained generator, in eval mode.
     palette : Palette or np.ndarray
         The checkpoint's regions (or ``uint8`` ``(K, 3)`` colours); each map

@@ -1,7 +1,12 @@
-"""Training a mask-conditioned feed-forward doodle generator (Ulyanov et al., Texture Networks).
+"""Training a feed-forward generator for one painting: a doodle painter, or a photo stylizer.
 
-Read top to bottom: config -> style targets -> data -> model/optimizer (or resume)
--> loop (loss, step, log, samples, checkpoint).
+Doodles (Ulyanov et al.'s texture networks, "online" neural doodles): the
+generator paints random masks (and crops of the style's own map) and learns
+from the region style loss. Photos (Johnson et al. 2016, ``--content``): it
+repaints random crops of photos and learns from the style loss plus a content
+loss against each photo. One loop for both; read top to bottom: config ->
+style targets -> data -> model/optimizer (or resume) -> loop (loss, step, log,
+samples, checkpoint).
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from tqdm.auto import tqdm
 import maskgen
 from doodle import __version__
 from doodle.checkpoint import load_checkpoint, save_checkpoint
-from doodle.generator import DoodleGenerator
+from doodle.architectures import DEFAULT_ARCH, build_generator
+from doodle.generator import MaskGenerator
 from doodle.images import save_rgb, to_array, to_tensor
 from doodle.legend import write_legend
-from doodle.loss import RegionStyleLoss, style_losses_as_floats
+from doodle.loss import CONTENT_LAYERS, RegionStyleLoss, style_losses_as_floats
 from doodle.maskdata import StepBatches, TrainingMasks, held_out_masks
+from doodle.photodata import TrainingPhotos, find_photos
 from doodle.memory import check_fits, estimate_vgg_bytes
 from doodle.montage import side_by_side, stack_rows
 from doodle.palette import colorize, format_palette
@@ -47,7 +54,7 @@ class TrainConfig:
     """Everything that defines a training run (stored in RUN/config.json and the checkpoint)."""
 
     style: str
-    style_map: str
+    style_map: str | None
     out: str
     regions: int | None = None
     masks: str | None = None
@@ -63,6 +70,12 @@ class TrainConfig:
     layer_weights: tuple[float, ...] | None = None
     style_weight: float = 1.0
     tv_weight: float = 0.0
+    relative: bool = True
+    map_share: float = 0.25
+    content: str | None = None
+    content_maps: str | None = None
+    content_weight: float = 1.0
+    content_layers: tuple[str, ...] = CONTENT_LAYERS
     loss_net: str = "auto"
     precision: str = "auto"
     seed: int = 0
@@ -72,7 +85,7 @@ class TrainConfig:
     samples: int = 4
     workers: int = 1
     skip_corrupt: bool = False
-    generator: dict = field(default_factory=dict)
+    generator: dict = field(default_factory=lambda: {"arch": DEFAULT_ARCH})
     mask: dict = field(default_factory=lambda: {"roughness": 0.6, "filter_size": 7, "min_area": 0.05})
 
     def __post_init__(self) -> None:
@@ -85,9 +98,16 @@ class TrainConfig:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
         if self.minutes is not None and not self.minutes > 0:
             raise ValueError(f"--minutes must be > 0, got {self.minutes}")
+        if not 0 <= self.map_share <= 1:
+            raise ValueError(f"--map-share must be in [0, 1], got {self.map_share}")
         if not 0 <= self.lr_min_ratio <= 1:
             raise ValueError(f"--lr-min-ratio must be in [0, 1], got {self.lr_min_ratio}")
+        if self.content_maps is not None and self.content is None:
+            raise ValueError("--content-maps needs --content (the photos they map)")
+        if self.style_map is None and (self.content is None or self.content_maps is not None):
+            raise ValueError("--style-map is needed to paint doodles or photos with maps")
         self.style_layers = tuple(self.style_layers)
+        self.content_layers = tuple(self.content_layers)
         if self.layer_weights is not None:
             self.layer_weights = tuple(self.layer_weights)
 
@@ -108,6 +128,9 @@ class TrainConfig:
         """The config of the run in ``out`` (to resume it), optionally with a new step count."""
         stored = dict(load_checkpoint(Path(out) / "checkpoint.pt")["config"])
         stored.pop("k", None)  # derived from the style map, stored for readers of the checkpoint
+        # Runs from before these settings trained with raw Grams on random masks only.
+        stored.setdefault("relative", False)
+        stored.setdefault("map_share", 0.0)
         return cls.from_dict(stored | {"out": str(out)} | ({"steps": steps} if steps is not None else {}))
 
     def mask_params(self, k: int) -> maskgen.MaskParams:
@@ -147,16 +170,18 @@ def train_step(
     noise: torch.Generator,
     precision: str,
     scaler: torch.amp.GradScaler | None = None,
+    photos: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One optimization step of the generator on a batch of one-hot masks (B, K, H, W).
 
-    Everything runs on the masks' device; ``scaler`` (see
-    :func:`doodle.precision.grad_scaler`) is needed for fp16 only.
+    A photo stylizer also gets the batch's ``photos`` (B, 3, H, W) in [0, 1]:
+    its input and its content targets. Everything runs on the masks' device;
+    ``scaler`` (see :func:`doodle.precision.grad_scaler`) is needed for fp16 only.
     Returns the total loss and its parts (see :class:`doodle.loss.RegionStyleLoss`).
     """
     with autocast(precision, masks.device):
-        images = model(masks, generator=noise)
-        loss, parts = loss_fn(images, masks)
+        images = model(masks, generator=noise, image=photos)
+        loss, parts = loss_fn(images, masks, content=photos)
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None and scaler.is_enabled():
         scaler.scale(loss).backward()
@@ -233,28 +258,39 @@ def _truncate_log(path: Path, step: int) -> list[dict]:
 
 
 def load_training_style(config: TrainConfig, log: Callable[[str], None] = print) -> StyleExemplar:
-    """The style exemplar a run trains against: image and labels at ``--style-size`` (default ``--size``)."""
-    return load_style(config.style, config.style_map, regions=config.regions, size=config.style_size or config.size,
-                      log=log)
+    """The style exemplar a run trains against: image and labels at ``--style-size`` (default ``--size``).
+
+    A photo stylizer without photo maps sees the painting as one region.
+    """
+    style_map = None if config.content is not None and config.content_maps is None else config.style_map
+    return load_style(config.style, style_map, regions=config.regions, size=config.style_size or config.size, log=log)
 
 
 def style_loss(config: TrainConfig, net: torch.nn.Module, style: StyleExemplar) -> RegionStyleLoss:
     """The run's region style loss: Gram targets of ``style`` for ``config``'s layers and weights."""
     return RegionStyleLoss(net, to_tensor(style.image), one_hot(style.labels, style.k), layers=config.style_layers,
                            layer_weights=config.layer_weights, style_weight=config.style_weight,
-                           tv_weight=config.tv_weight)
+                           tv_weight=config.tv_weight, relative=config.relative,
+                           content_weight=config.content_weight if config.content else 0.0,
+                           content_layers=config.content_layers)
 
 
-def save_samples(path: Path, model: DoodleGenerator, masks: np.ndarray, palette: np.ndarray, seed: int,
-                 precision: str) -> None:
-    """One PNG with a row per mask ``(N, H, W)``: the mask in its colours | the generator's painting."""
+def save_samples(path: Path, model: MaskGenerator, masks: np.ndarray, palette: np.ndarray, seed: int,
+                 precision: str, photos: np.ndarray | None = None) -> None:
+    """One PNG with a row per mask ``(N, H, W)``: the mask in its colours (or the photo) | the painting.
+
+    ``photos`` (N, H, W, 3) uint8: the inputs of a photo stylizer.
+    """
     device = next(model.parameters()).device
     model.eval()
+    image_in = None if photos is None else torch.from_numpy(photos).permute(0, 3, 1, 2).float().div(255).to(device)
     with torch.no_grad(), autocast(precision, device):
-        images = model(one_hot(masks, model.k).to(device), generator=torch.Generator(device).manual_seed(seed))
+        images = model(one_hot(masks, model.k).to(device), generator=torch.Generator(device).manual_seed(seed),
+                       image=image_in)
         images = images.float().clamp(0, 1)
     model.train()
-    rows = [side_by_side([colorize(m, palette), to_array(image)], gap=0) for m, image in zip(masks, images)]
+    inputs = [colorize(m, palette) for m in masks] if photos is None else list(photos)
+    rows = [side_by_side([first, to_array(image)], gap=0) for first, image in zip(inputs, images)]
     save_rgb(path, stack_rows(rows, gap=0))
 
 
@@ -266,7 +302,7 @@ def train(
     log: Callable[[str], None] = print,
     device: str = "auto",
     compile: bool = False,
-) -> DoodleGenerator:
+) -> MaskGenerator:
     """Train (or resume) a doodle generator for one style; returns the trained model.
 
     Files written by rank 0 in ``config.out``: ``checkpoint.pt``, ``config.json``,
@@ -309,14 +345,26 @@ def train(
         write_legend(out / "legend.png", style.image, style.labels, style.palette)  # which colour paints what
     loss_fn = style_loss(config, net, style).to(target)
 
-    # Masks: a deterministic stream, different for every rank; held-out ones for the samples.
-    masks = TrainingMasks(k, config.size, config.seed, params=None if config.masks else config.mask_params(k),
-                          dataset_dir=config.masks, skip_corrupt=config.skip_corrupt)
-    held_out = held_out_masks(config.mask_params(k), config.seed, config.samples)
+    # Data: a deterministic stream, different for every rank; held-out masks (or the first photos) for the samples.
+    sample_photos = None
+    if config.content is not None:
+        photos = find_photos(config.content, skip_corrupt=config.skip_corrupt)
+        data = TrainingPhotos(photos, config.size, config.seed, style.palette, config.content_maps)
+        say(f"content: {len(photos)} photos in {config.content}"
+            + (f", maps in {config.content_maps}" if config.content_maps else " (one region: no --content-maps)"))
+        first = [data[i] for i in range(min(config.samples, len(photos)))]
+        sample_photos = np.stack([p.permute(1, 2, 0).numpy() for p, _ in first])
+        held_out = np.stack([labels.numpy() for _, labels in first])
+    else:
+        data = TrainingMasks(k, config.size, config.seed, params=None if config.masks else config.mask_params(k),
+                             dataset_dir=config.masks, skip_corrupt=config.skip_corrupt, style_labels=style.labels,
+                             style_share=config.map_share)
+        held_out = held_out_masks(config.mask_params(k), config.seed, config.samples)
 
     # Model and optimizer, fresh or from the checkpoint.
     torch.manual_seed(config.seed)
-    model = DoodleGenerator.from_config({**config.generator, "k": k})
+    photo_inputs = {"noise_channels": 0, "image_channels": 3} if config.content is not None else {}
+    model = build_generator({**photo_inputs, **config.generator, "k": k})
     model.init_region_colors(to_tensor(style.image)[0], one_hot(style.labels, k)[0])
     model.to(target)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -343,7 +391,7 @@ def train(
         elapsed = float(kept[-1].get("elapsed_s", 0.0)) if kept else 0.0
 
     loader = torch.utils.data.DataLoader(
-        masks, batch_sampler=StepBatches(start, config.steps, config.batch, rank, world),
+        data, batch_sampler=StepBatches(start, config.steps, config.batch, rank, world),
         num_workers=config.workers, persistent_workers=False, pin_memory=target.type == "cuda",
     )
     bar = tqdm(total=config.steps if config.minutes is None else None, initial=start, disable=rank != 0 or not progress, desc="train", unit="step",
@@ -351,7 +399,7 @@ def train(
     model.train()
     t0 = tick = time.perf_counter()
     tick_step = step = start
-    for step, labels in enumerate(loader, start=start + 1):
+    for step, item in enumerate(loader, start=start + 1):
         spent = _budget_spent(config.minutes, elapsed + time.perf_counter() - t0, world, target)
         if spent is None:
             lr = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
@@ -361,8 +409,11 @@ def train(
             group["lr"] = lr
         noise = torch.Generator(target).manual_seed(
             int(np.random.SeedSequence([config.seed, step, rank]).generate_state(1)[0]))
+        photos, labels = item if config.content is not None else (None, item)
+        if photos is not None:
+            photos = photos.to(target, non_blocking=True).float().div_(255)
         batch = one_hot(labels.to(target, non_blocking=True), k)
-        loss, parts = train_step(ddp_model, loss_fn, optimizer, batch, noise, precision, scaler)
+        loss, parts = train_step(ddp_model, loss_fn, optimizer, batch, noise, precision, scaler, photos)
         last = step == config.steps or (spent is not None and spent >= 1.0)
         if rank == 0:
             loss_value = float(loss.detach())
@@ -379,7 +430,7 @@ def train(
                     f.write(json.dumps(entry) + "\n")
             if step % config.sample_every == 0 or last:
                 save_samples(out / "samples" / f"step_{step:06d}.png", model, held_out, style.palette, config.seed,
-                             precision)
+                             precision, sample_photos)
                 update_run_curves(out)  # RUN/curves.png, when matplotlib is installed
             if step % config.checkpoint_every == 0 or last:
                 save_checkpoint(out / "checkpoint.pt", {
@@ -391,7 +442,8 @@ def train(
             break
     bar.close()
     if rank == 0 and step == start and not (out / "samples" / f"step_{step:06d}.png").exists():
-        save_samples(out / "samples" / f"step_{step:06d}.png", model, held_out, style.palette, config.seed, precision)
+        save_samples(out / "samples" / f"step_{step:06d}.png", model, held_out, style.palette, config.seed, precision,
+                     sample_photos)
     if dist.is_initialized():
         dist.barrier()
     say(f"trained to step {step}; checkpoint {out / 'checkpoint.pt'}, samples in {out / 'samples'}")

@@ -45,6 +45,7 @@ from doodle.images import fit_size, resize_rgb, save_rgb
 from doodle.loss import CONTENT_LAYERS
 from doodle.montage import side_by_side
 from doodle.optimize import OptimizeSettings, optimize_doodle
+from doodle.photo_demo import sample_photo
 from doodle.precision import PRECISIONS
 from doodle.semantic import load_style
 from doodle.vgg import DEFAULT_STYLE_LAYERS
@@ -59,12 +60,9 @@ MAX_STYLE_RATIO = 0.05
 def load_photo(name: str) -> np.ndarray:
     """A scikit-image test photo as float32 (H, W, 3) RGB in [0, 1]."""
     try:
-        from skimage import data
-    except ImportError:
-        raise SystemExit("the photos come with scikit-image: pip install scikit-image") from None
-    if name not in PHOTOS:
-        raise SystemExit(f"unknown photo {name!r}; choose from {', '.join(PHOTOS)}")
-    return getattr(data, name)().astype(np.float32) / 255
+        return sample_photo(name).astype(np.float32) / 255
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 @click.command()

@@ -6,7 +6,7 @@ optimization; this script measures ours on the same map at the same size::
     python scripts/bench_render.py                              # render 256 and 512 px, optimize 256 px fully
     python scripts/bench_render.py --sizes 128 --optimize-sizes 128 --iterations 20
 
-Render time: the default ``DoodleGenerator`` for the style's K (weights do not
+Render time: the default generator (``--arch``) for the style's K (weights do not
 change the cost) rendering the map through ``doodle.render.render_labels``, i.e.
 one-hot encoding plus a forward pass under ``inference_mode``, median of
 ``--repeats`` after two warm-up calls.
@@ -30,7 +30,7 @@ import torch
 
 from benchtools import median_seconds
 from doodle.cli.options import comma_list, default_malloc_option, norm_option
-from doodle.generator import DoodleGenerator
+from doodle.architectures import ARCHS, DEFAULT_ARCH, build_generator
 from doodle.optimize import OptimizeSettings, optimize_doodle
 from doodle.precision import PRECISIONS, resolve_precision
 from doodle.render import render_labels
@@ -65,16 +65,17 @@ CLAIM_2016 = 500
 @click.option("--style-map", type=click.Path(dir_okay=False, exists=True), default=str(EXEMPLAR / "style_map.png"),
               show_default=True)
 @click.option("--regions", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--arch", type=click.Choice(sorted(ARCHS)), default=DEFAULT_ARCH, show_default=True)
 @norm_option
 @default_malloc_option
 def main(sizes, optimize_sizes, iterations, time_iterations, repeats, precision, loss_net, threads, map_path, style,
-         style_map, regions, norm, default_malloc) -> None:
+         style_map, regions, arch, norm, default_malloc) -> None:
     """Time `doodle render` against `doodle optimize` on one map (2016 claim: >= 500x faster)."""
     torch.set_num_threads(threads)
     heap_reuse = "off (--default-malloc)" if default_malloc else reuse_freed_memory().describe()
     ran = iterations if time_iterations is None else min(time_iterations, iterations)
     exemplar = load_style(style, style_map, regions=regions, log=lambda _msg: None)
-    model = DoodleGenerator.from_config({"k": exemplar.k} | ({} if norm is None else {"norm": norm})).eval()
+    model = build_generator({"arch": arch, "k": exemplar.k} | ({} if norm is None else {"norm": norm})).eval()
     net = load_loss_net(loss_net, layers=DEFAULT_STYLE_LAYERS, log=lambda _msg: None)
     click.echo(f"torch {torch.__version__}, {threads} thread(s), freed memory reused: {heap_reuse}, "
                f"precision {precision} -> {resolve_precision(precision)}; "

@@ -7,7 +7,7 @@
 
 The server is ``doodle serve`` in its own process on 127.0.0.1, pinned to
 ``--cores`` with ``--threads`` torch threads. Without ``--checkpoint`` the
-script saves the default ``DoodleGenerator`` for the exemplar's palette
+script saves the default generator (``doodle.architectures.DEFAULT_ARCH``) for the exemplar's palette
 (untrained: weights do not change the cost) in a temporary run folder.
 
 1. Sequential renders of random maskgen maps at 256x256 and 512x512:
@@ -48,7 +48,7 @@ import maskgen
 from benchtools import median_seconds
 from doodle import __version__
 from doodle.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
-from doodle.generator import DoodleGenerator
+from doodle.architectures import DEFAULT_ARCH, build_generator
 from doodle.images import to_uint8
 from doodle.render import render_labels
 from doodle.semantic import load_style
@@ -62,7 +62,7 @@ def default_checkpoint(folder: Path) -> Path:
     """The default generator for the exemplar's palette, saved as a run (untrained)."""
     style = load_style(EXEMPLAR / "style.png", EXEMPLAR / "style_map.png", log=lambda _m: None)
     torch.manual_seed(0)
-    model = DoodleGenerator(k=style.k).eval()
+    model = build_generator({"arch": DEFAULT_ARCH, "k": style.k}).eval()
     path = folder / "exemplar" / "checkpoint.pt"
     path.parent.mkdir(parents=True)
     save_checkpoint(path, {

@@ -13,8 +13,8 @@ style layer, relu5_1 by default), forward of a random ``(B, 3, S, S)`` batch to 
 style layers, backward of their sum to the input.
 
 (b) "step": ``doodle.train.train_step`` (the function the training loop calls) with
-the same pieces ``train`` builds: ``DoodleGenerator.from_config`` on
-``TrainConfig.generator``, ``Adam(lr=TrainConfig.lr)`` and ``RegionStyleLoss`` of the
+the same pieces ``train`` builds: ``build_generator`` on
+``TrainConfig.generator`` (``--arch``), ``Adam(lr=TrainConfig.lr)`` and ``RegionStyleLoss`` of the
 style exemplar with ``TrainConfig.style_layers``, and a seeded noise generator per step.
 The masks of a batch come from maskgen with ``TrainConfig.mask``;
 making them is not part of the step (DataLoader workers do it in training) and
@@ -51,7 +51,7 @@ import torch
 import maskgen
 from benchtools import median_seconds
 from doodle.cli.options import comma_list, default_malloc_option, norm_option
-from doodle.generator import DoodleGenerator
+from doodle.architectures import ARCHS, DEFAULT_ARCH, build_generator
 from doodle.loss import RegionStyleLoss
 from doodle.precision import autocast
 from doodle.semantic import one_hot
@@ -101,7 +101,7 @@ def training_step(config: TrainConfig, loss_fn: RegionStyleLoss, masks: torch.Te
                   precision: str) -> Callable[[], None]:
     """(b): one step of ``doodle.train.train`` on a fixed batch of masks (see the module docstring)."""
     torch.manual_seed(config.seed)
-    model = DoodleGenerator.from_config({**config.generator, "k": loss_fn.k}).train()
+    model = build_generator({**config.generator, "k": loss_fn.k}).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step = [0]
 
@@ -141,13 +141,15 @@ def whole_run_seconds(config: TrainConfig, precision: str, loss_net: str, thread
 @click.option("--style-map", type=click.Path(dir_okay=False, exists=True), default=str(EXEMPLAR / "style_map.png"),
               show_default=True)
 @click.option("--regions", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--arch", type=click.Choice(sorted(ARCHS)), default=DEFAULT_ARCH, show_default=True,
+              help="Generator architecture (as doodle train --arch).")
 @click.option("--width", type=click.IntRange(min=1), default=None,
-              help="Generator width (channels per scale) [default: the generator's].")
+              help="Generator width [default: the architecture's].")
 @norm_option
 @default_malloc_option
 @click.option("--whole-run", type=click.IntRange(min=1), default=None, metavar="STEPS",
               help="Also time a whole `doodle train` command of STEPS steps in a fresh process (see (c)).")
-def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, style_map, regions, width,
+def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, style_map, regions, arch, width,
          norm, default_malloc, whole_run) -> None:
     """Time a doodle training step against VGG forward+backward (target: ratio <= 1.3)."""
     torch.set_num_threads(threads)
@@ -160,11 +162,11 @@ def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, st
         raise click.BadParameter(f"unknown precision(s) {', '.join(bad)}; use fp32 and/or bf16",
                                  param_hint="--precisions")
     native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    overrides = {key: v for key, v in (("width", width), ("norm", norm)) if v is not None}
+    overrides = {"arch": arch} | {key: v for key, v in (("width", width), ("norm", norm)) if v is not None}
     base = TrainConfig(style=style, style_map=style_map, out="(not written)", regions=regions, batch=batch,
                        generator=overrides)
     net = load_loss_net(loss_net, layers=base.style_layers, log=lambda _msg: None)
-    generator = DoodleGenerator.from_config({**base.generator, "k": regions}).to_config()
+    generator = build_generator({**base.generator, "k": regions}).to_config()
     click.echo(f"torch {torch.__version__}, {threads} thread(s), freed memory reused: {heap_reuse}, "
                f"native bf16: {native_bf16}; loss net {net.net_id} "
                f"to {net.layer_names[-1]}; generator {generator}; "

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 import torch
 
 from benchtools import median_seconds

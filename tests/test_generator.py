@@ -140,7 +140,7 @@ def test_from_config_refuses_unknown_keys():
     "kwargs, message",
     [
         ({"k": 0}, "generator needs k >= 1"),
-        ({"k": 2, "scales": 0}, "generator needs k >= 1"),
+        ({"k": 2, "scales": 0}, "generator needs scales >= 1"),
         ({"k": 2, "norm": "layer"}, "unknown generator norm 'layer'; use one of instance, region, batch"),
     ],
 )

@@ -247,7 +247,7 @@ def test_merged_map_trains_optimizes_and_renders(tmp_path, five_colour_style):
     common = ["--style", painting, "--style-map", tmp_path / "style_map.png", "--regions", 4, "--size", 32,
               "--style-layers", "relu1_1,relu2_1", "--loss-net", "random", "--precision", "fp32"]
     run = lambda *args: CliRunner().invoke(main, [str(a) for a in args])  # noqa: E731
-    result = run("train", *common, "--steps", 2, "--batch", 1, "--width", 4, "--scales", 2, "--workers", 0,
+    result = run("train", *common, "--steps", 2, "--batch", 1, "--width", 4, "--blocks", 1, "--workers", 0,
                  "--out", tmp_path / "run")
     assert result.exit_code == 0, result.output
     assert "#ff331f+#c00000" in result.output

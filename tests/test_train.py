@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from doodle.checkpoint import load_checkpoint
+from doodle.checkpoint import load_checkpoint, save_checkpoint
 from doodle.cli import main
 from doodle.generator import DoodleGenerator
 from doodle.loss import RegionStyleLoss
@@ -211,7 +211,7 @@ def _train_cmd(tiny_style, out, steps):
     style, style_map = tiny_style
     return [sys.executable, "-m", "doodle", "train", "--style", str(style), "--style-map", str(style_map),
             "--size", "32", "--batch", "2", "--steps", str(steps), "--style-layers", ",".join(LAYERS),
-            "--loss-net", "random", "--precision", "fp32", "--workers", "0", "--width", "4", "--scales", "3",
+            "--loss-net", "random", "--precision", "fp32", "--workers", "0", "--width", "4", "--blocks", "1",
             "--checkpoint-every", "1", "--sample-every", "100", "--log-every", "1", "--out", str(out)]
 
 
@@ -296,6 +296,32 @@ def test_cli_defaults_are_the_config_defaults():
 
     defaults = {p.name: p.default for p in train_command.params}
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    shared = ["size", "batch", "lr", "lr_half_life", "lr_min_ratio", "style_weight", "tv_weight", "seed", "sample_every",
-              "checkpoint_every", "log_every", "workers"]
+    shared = ["size", "batch", "lr", "lr_half_life", "lr_min_ratio", "style_weight", "tv_weight", "relative",
+              "map_share", "seed", "sample_every", "checkpoint_every", "log_every", "workers"]
     assert {n: defaults[n] for n in shared} == {n: fields[n] for n in shared}
+
+
+def test_cli_builds_the_chosen_architecture_and_refuses_options_of_another(tiny_style, tmp_path):
+    from doodle.checkpoint import generator_from_checkpoint
+    from doodle.resnet_generator import ResnetGenerator
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:])
+    assert res.exit_code == 0, res.output
+    model = generator_from_checkpoint(load_checkpoint(out / "checkpoint.pt"))[0]
+    assert isinstance(model, ResnetGenerator) and (model.width, model.blocks) == (4, 1)
+    res = CliRunner().invoke(main, _train_cmd(tiny_style, tmp_path / "other", 1)[3:] + ["--arch", "texture"])
+    assert res.exit_code == 2 and "--blocks do not apply to --arch texture" in res.output
+
+
+def test_a_run_from_before_relative_losses_resumes_with_its_own_loss(tiny_style, tmp_path):
+    # Runs of doodle <= 0.4 stored neither setting: they trained raw Grams on random masks only.
+    cfg = config(tiny_style, tmp_path / "run", steps=1)
+    train(cfg, progress=False, log=lambda _m: None)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    for key in ("relative", "map_share"):
+        del ckpt["config"][key]
+    save_checkpoint(tmp_path / "run" / "checkpoint.pt", ckpt)
+    resumed = TrainConfig.from_run(tmp_path / "run", steps=2)
+    assert (resumed.relative, resumed.map_share) == (False, 0.0)
+    assert (cfg.relative, cfg.map_share) == (True, 0.25)  # what a new run trains with

@@ -19,8 +19,8 @@ def main() -> None:
 
 # One module per sub-command; import the modules (not their functions) so that
 # ``doodle.cli.train`` stays the module, for readers and for mock.patch.
-from doodle.cli import demo, legend, map, optimize, plot, render, serve, train, weights  # noqa: E402
+from doodle.cli import demo, legend, map, optimize, plot, render, serve, stylize, train, weights  # noqa: E402
 
-for _command in (optimize.optimize, train.train, render.render, serve.serve, plot.plot, weights.weights, demo.demo,
+for _command in (optimize.optimize, train.train, render.render, stylize.stylize, serve.serve, plot.plot, weights.weights, demo.demo,
                  map.map_command, legend.legend):
     main.add_command(_command)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import click
 
-from doodle.cli.options import (device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
+from doodle.architectures import ARCHS, DEFAULT_ARCH
+from doodle.cli.options import (comma_list, device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
 
 #: --steps of a --minutes run without one: the budget ends it.
@@ -19,6 +21,17 @@ NO_STEP_CAP = 10**9
 @regions_option
 @click.option("--masks", type=click.Path(file_okay=False), default=None,
               help="A maskgen dataset folder with K = the style's regions [default: random masks made on the fly].")
+@click.option("--content", type=click.Path(file_okay=False), default=None,
+              help="Train a photo stylizer instead (Johnson et al. 2016): a folder of photos (JPEG/PNG, any size; "
+              "random --size crops); paint photos with `doodle stylize` afterwards.")
+@click.option("--content-maps", type=click.Path(file_okay=False), default=None,
+              help="With --content: a folder of the photos' semantic maps (same names, style map's colours); "
+              "without it the painting and every photo are one region.")
+@click.option("--content-weight", type=float, default=1.0, show_default=True,
+              help="With --content: weight of the content term against the style term (both relative, so 1 "
+              "balances them; see doodle optimize --content-weight).")
+@click.option("--content-layers", callback=comma_list(str), default=None, metavar="L1,L2,...",
+              help="With --content: comma-separated content layers [default: relu2_1; Johnson et al. used relu2_2].")
 @click.option("--size", type=click.IntRange(min=16), default=256, show_default=True,
               help="Side of the square training masks, and longest side of the style image.")
 @click.option("--style-size", type=click.IntRange(min=16), default=None,
@@ -39,11 +52,22 @@ NO_STEP_CAP = 10**9
 @layer_weights_option
 @click.option("--style-weight", type=float, default=1.0, show_default=True)
 @click.option("--tv-weight", type=float, default=0.0, show_default=True)
+@click.option("--relative/--raw", default=True, show_default=True,
+              help="Relative style loss (each layer's region Gram distance over its target's norm, so that no layer "
+              "drowns the others by the scale of its features) or raw Gram distances (the loss of doodle <= 0.4).")
+@click.option("--map-share", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+              help="Share of the training masks that are random crops of the style's own map (flipped, rescaled); "
+              "the rest are random maskgen masks.")
 @loss_net_option
 @precision_option
 @device_option
-@click.option("--width", type=click.IntRange(min=1), default=None, help="Generator width (channels per scale).")
-@click.option("--scales", type=click.IntRange(min=1), default=None, help="Generator scales.")
+@click.option("--arch", type=click.Choice(sorted(ARCHS)), default=DEFAULT_ARCH, show_default=True,
+              help="Generator: 'resnet' (strided encoder, mask-conditioned residual blocks at 1/4 resolution, "
+              "upsampling decoder) or 'texture' (Ulyanov et al.'s multi-scale texture network, doodle <= 0.4).")
+@click.option("--width", type=click.IntRange(min=1), default=None,
+              help="Generator width: channels at full resolution (resnet) or per scale (texture).")
+@click.option("--blocks", type=click.IntRange(min=0), default=None, help="Residual blocks (resnet).")
+@click.option("--scales", type=click.IntRange(min=1), default=None, help="Scales (texture).")
 @norm_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
@@ -58,8 +82,8 @@ NO_STEP_CAP = 10**9
               help="torch.compile the generator for the training steps (pays on GPUs; on a 2-core CPU it was "
               "slower: 230 vs 183 ms a step at 128 px, after a 60 s compile).")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable mask files (with a warning) instead of stopping.")
-def train(style, style_map, regions, masks, size, style_size, batch, steps, minutes, lr, style_layers, layer_weights,
-          style_weight, tv_weight, loss_net, precision, device, width, scales, norm, seed, out, resume, overwrite, sample_every, lr_half_life,
+def train(style, style_map, regions, masks, content, content_maps, content_weight, content_layers, size, style_size, batch, steps, minutes, lr, style_layers, layer_weights,
+          style_weight, tv_weight, relative, map_share, loss_net, precision, device, arch, width, blocks, scales, norm, seed, out, resume, overwrite, sample_every, lr_half_life,
           lr_min_ratio, checkpoint_every, log_every, workers, compile_, skip_corrupt) -> None:
     """Train a generator that paints any semantic mask in the style of STYLE.
 
@@ -69,23 +93,32 @@ def train(style, style_map, regions, masks, size, style_size, batch, steps, minu
     config.json, log.jsonl and samples/. Multi-process:
     torchrun --nproc_per_node=N -m doodle train ...
     """
+    from doodle.loss import CONTENT_LAYERS
     from doodle.train import TrainConfig, train as run_training
     from doodle.vgg import DEFAULT_STYLE_LAYERS
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
-    if not resume and not (style and style_map):
-        raise click.UsageError("--style and --style-map are required (except with --resume)")
+    if not resume and not (style and (style_map or (content and not content_maps))):
+        raise click.UsageError("--style and --style-map are required (except with --resume, or --content without "
+                               "--content-maps: then the painting is one region)")
     if resume:
         config = TrainConfig.from_run(out, steps=steps)
     else:
-        generator = {k: v for k, v in (("width", width), ("scales", scales), ("norm", norm)) if v is not None}
+        given = {"width": width, "blocks": blocks, "scales": scales, "norm": norm}
+        known = set(inspect.signature(ARCHS[arch].__init__).parameters)
+        wrong = [f"--{name}" for name, value in given.items() if value is not None and name not in known]
+        if wrong:
+            raise click.UsageError(f"{' and '.join(wrong)} do not apply to --arch {arch}")
+        generator = {"arch": arch} | {k: v for k, v in given.items() if v is not None}
         config = TrainConfig(
-            style=str(Path(style).resolve()), style_map=str(Path(style_map).resolve()), out=out, regions=regions, masks=masks, size=size,
+            style=str(Path(style).resolve()), style_map=style_map and str(Path(style_map).resolve()), out=out, regions=regions, masks=masks,
+            content=content and str(Path(content).resolve()), content_maps=content_maps and str(Path(content_maps).resolve()),
+            content_weight=content_weight, content_layers=content_layers or CONTENT_LAYERS, size=size,
             style_size=style_size, batch=batch, steps=steps or (NO_STEP_CAP if minutes else TrainConfig.steps), minutes=minutes, lr=lr, lr_half_life=lr_half_life,
             lr_min_ratio=lr_min_ratio,
             style_layers=style_layers or DEFAULT_STYLE_LAYERS, layer_weights=layer_weights,
-            style_weight=style_weight, tv_weight=tv_weight, loss_net=loss_net, precision=precision, seed=seed,
+            style_weight=style_weight, tv_weight=tv_weight, relative=relative, map_share=map_share, loss_net=loss_net, precision=precision, seed=seed,
             sample_every=sample_every, checkpoint_every=checkpoint_every, log_every=log_every, workers=workers,
             skip_corrupt=skip_corrupt, generator=generator,
         )

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
-from doodle.generator import DoodleGenerator
+from doodle.generator import MaskGenerator
 from doodle.images import load_rgb, resize_labels
 from doodle.palette import Palette, snap_to_palette
 from doodle.serve.imagebytes import encode_png
@@ -32,7 +32,7 @@ class ServedStyle:
     ----------
     id : str
         Name in the API: the run folder's name.
-    model : DoodleGenerator
+    model : MaskGenerator
         In eval mode, on the serving device.
     palette : Palette
         The style's regions (colours of maps).
@@ -50,7 +50,7 @@ class ServedStyle:
     """
 
     id: str
-    model: DoodleGenerator
+    model: MaskGenerator
     palette: Palette
     step: int
     loss_net: str
@@ -105,6 +105,9 @@ def load_served_style(
     checkpoint = Path(checkpoint)
     ckpt = load_checkpoint(checkpoint)
     model, palette = generator_from_checkpoint(ckpt)
+    if getattr(model, "image_channels", 0):
+        raise ValueError(f"checkpoint {checkpoint} stylizes photos (trained with --content), it does not paint "
+                         f"doodles; serve a checkpoint of `doodle train` without --content")
     config = ckpt["config"]
     style_id = style_id or checkpoint.resolve().parent.name or "style"
     pictures = _style_pictures(config, palette, log=lambda msg: log(f"note: style {style_id}: {msg}"))
