@@ -67,11 +67,16 @@ def photo_and_labels(photo: Path, map_path: Path | None, palette: Palette | None
     if map_path is None:
         return image, np.zeros(image.shape[:2], np.uint8)
     rgb_map = load_rgb(map_path)
-    (ih, iw), (mh, mw) = image.shape[:2], rgb_map.shape[:2]
+    check_aspect(photo, image.shape[:2], map_path, rgb_map.shape[:2])
+    return image, resize_labels(target_labels(rgb_map, palette), image.shape[:2])
+
+
+def check_aspect(photo: Path, photo_size: tuple[int, int], map_path: Path, map_size: tuple[int, int]) -> None:
+    """Refuse a map whose aspect ratio differs from its photo's (sizes are (height, width))."""
+    (ih, iw), (mh, mw) = photo_size, map_size
     if abs((mw / mh) / (iw / ih) - 1.0) > ASPECT_TOLERANCE:
         raise ValueError(f"map {map_path} is {mw}x{mh} but photo {photo} is {iw}x{ih}: the aspect ratios differ; "
                          f"draw the map over the photo, at any scale")
-    return image, resize_labels(target_labels(rgb_map, palette), (ih, iw))
 
 
 class TrainingPhotos(Dataset):
@@ -107,6 +112,9 @@ class TrainingPhotos(Dataset):
             if not maps_dir.is_dir():
                 raise ValueError(f"--content-maps {maps_dir} is not a folder; give the folder of the photos' maps")
             self.maps = [photo_map(p, maps_dir) for p in self.photos]
+            for photo, map_path in zip(self.photos, self.maps):  # headers only: cheap, and before training starts
+                (ih, iw), (mh, mw) = image_size(photo), image_size(map_path)
+                check_aspect(photo, (ih, iw), map_path, (mh, mw))
 
     def __len__(self) -> int:
         # Indices are unbounded (a stream); the batch sampler decides which are used.

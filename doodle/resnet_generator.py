@@ -96,10 +96,11 @@ class ResnetGenerator(MaskGenerator):
 
     Notes
     -----
-    The defaults (width 16, 5 blocks: 64 channels at 1/4 resolution, 0.44M
-    parameters for k=4) cost about a tenth of a VGG-16 forward pass per pixel
-    (0.12 GMAC at 128x128), so the loss network, not the generator, dominates
-    a training step.
+    The defaults (width 16, 5 blocks: 64 channels at 1/4 resolution, 0.43M
+    parameters for k=4) cost 0.60 GMAC per 128x128 image, an eighth of a
+    VGG-16 forward pass to relu5_1 (4.7 GMAC), so the loss network, not the
+    generator, dominates a training step. (The texture network's 76k
+    parameters cost as many MACs, most of them at full resolution.)
 
     Examples
     --------

@@ -333,19 +333,13 @@ def train(
         f"training at --size {config.size} --batch {config.batch}",
     )
 
-    # Style exemplar, loss network and style targets (computed once).
+    # Style exemplar.
     style = load_training_style(config, log=say)
     k = style.k
     if ckpt is not None and ckpt["config"].get("k", k) != k:
         raise ValueError(f"the checkpoint was trained with {ckpt['config']['k']} regions but the style map now has {k}")
-    precision = resolve_precision(config.precision, target)
-    net = load_loss_net(config.loss_net, layers=config.style_layers, seed=config.seed, log=say).to(target)
-    say(f"style: {k} regions, palette {format_palette(style.palette)}; precision {precision}; {world} process(es)")
-    if rank == 0:
-        write_legend(out / "legend.png", style.image, style.labels, style.palette)  # which colour paints what
-    loss_fn = style_loss(config, net, style).to(target)
 
-    # Data: a deterministic stream, different for every rank; held-out masks (or the first photos) for the samples.
+    # Data (checked before the slow loading): a deterministic stream, different for every rank; held-out masks (or the first photos) for the samples.
     sample_photos = None
     if config.content is not None:
         photos = find_photos(config.content, skip_corrupt=config.skip_corrupt)
@@ -360,6 +354,15 @@ def train(
                              dataset_dir=config.masks, skip_corrupt=config.skip_corrupt, style_labels=style.labels,
                              style_share=config.map_share)
         held_out = held_out_masks(config.mask_params(k), config.seed, config.samples)
+
+    # Loss network and style targets (computed once).
+    precision = resolve_precision(config.precision, target)
+    layers = config.style_layers + (config.content_layers if config.content is not None else ())
+    net = load_loss_net(config.loss_net, layers=layers, seed=config.seed, log=say).to(target)
+    say(f"style: {k} regions, palette {format_palette(style.palette)}; precision {precision}; {world} process(es)")
+    if rank == 0:
+        write_legend(out / "legend.png", style.image, style.labels, style.palette)  # which colour paints what
+    loss_fn = style_loss(config, net, style).to(target)
 
     # Model and optimizer, fresh or from the checkpoint.
     torch.manual_seed(config.seed)
