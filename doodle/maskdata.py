@@ -124,7 +124,7 @@ class TrainingMasks(Dataset):
             return torch.from_numpy(maskgen.make_mask(self.params, self.seed, index).labels)
         n = len(self.dataset)
         for attempt in range(n):
-            pos = int(_epoch_order(self.seed, index // n, n)[index % n])
+            pos = int(epoch_order(self.seed, index // n, n)[index % n])
             pos = (pos + attempt) % n
             try:
                 labels = self.dataset[pos]
@@ -147,7 +147,8 @@ class TrainingMasks(Dataset):
 
 
 @functools.lru_cache(maxsize=2)
-def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order in which epoch ``epoch`` visits ``n`` items: a permutation, a function of ``(seed, epoch, n)``."""
     return np.random.default_rng([seed, epoch, n]).permutation(n)
 
 

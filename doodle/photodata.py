@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from doodle.images import image_size, load_rgb, resize_labels, resize_rgb
+from doodle.maskdata import epoch_order
 from doodle.palette import Palette
 from doodle.semantic import ASPECT_TOLERANCE, target_labels
 
@@ -113,8 +114,7 @@ class TrainingPhotos(Dataset):
                 raise ValueError(f"--content-maps {maps_dir} is not a folder; give the folder of the photos' maps")
             self.maps = [photo_map(p, maps_dir) for p in self.photos]
             for photo, map_path in zip(self.photos, self.maps):  # headers only: cheap, and before training starts
-                (ih, iw), (mh, mw) = image_size(photo), image_size(map_path)
-                check_aspect(photo, (ih, iw), map_path, (mh, mw))
+                check_aspect(photo, image_size(photo), map_path, image_size(map_path))
 
     def __len__(self) -> int:
         # Indices are unbounded (a stream); the batch sampler decides which are used.
@@ -122,7 +122,7 @@ class TrainingPhotos(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(self.photos)
-        pick = int(np.random.default_rng([self.seed, index // n, n]).permutation(n)[index % n])
+        pick = int(epoch_order(self.seed, index // n, n)[index % n])
         rng = np.random.default_rng([self.seed, index, 0x9E])
         image, labels = photo_and_labels(self.photos[pick], None if self.maps is None else self.maps[pick],
                                          self.palette)

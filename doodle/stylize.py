@@ -13,7 +13,7 @@ import torch
 from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.device import resolve_device
 from doodle.generator import MaskGenerator
-from doodle.images import fit_size, resize_labels, resize_rgb, save_rgb
+from doodle.images import fit_size, resize_labels, resize_rgb, save_rgb, to_tensor
 from doodle.photodata import photo_and_labels, photo_map
 from doodle.precision import autocast, resolve_precision
 from doodle.render import Rendered, plan_outputs
@@ -63,7 +63,7 @@ def stylize_photo(model: MaskGenerator, photo: np.ndarray, labels: np.ndarray | 
     if labels.size and int(labels.max()) >= model.k:
         raise ValueError(f"map uses region {int(labels.max())} but the stylizer knows {model.k} regions")
     device = next(model.parameters()).device
-    image = torch.tensor(photo).permute(2, 0, 1)[None].float().div(255).to(device)
+    image = to_tensor(photo).to(device)
     with torch.inference_mode(), autocast(resolve_precision(precision, device), device):
         return model(one_hot(labels, model.k).to(device), image=image).float()
 

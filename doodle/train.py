@@ -283,7 +283,7 @@ def save_samples(path: Path, model: MaskGenerator, masks: np.ndarray, palette: n
     """
     device = next(model.parameters()).device
     model.eval()
-    image_in = None if photos is None else torch.from_numpy(photos).permute(0, 3, 1, 2).float().div(255).to(device)
+    image_in = None if photos is None else torch.cat([to_tensor(p) for p in photos]).to(device)
     with torch.no_grad(), autocast(precision, device):
         images = model(one_hot(masks, model.k).to(device), generator=torch.Generator(device).manual_seed(seed),
                        image=image_in)
