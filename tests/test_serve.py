@@ -1,11 +1,15 @@
 """`doodle serve`: the API through Starlette's test client, the render queue, the page's files."""
 
 import asyncio
+import contextlib
+import http.client
 import io
 import random
 import shlex
 import shutil
 import threading
+import time
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -343,10 +347,57 @@ def test_no_request_path_reaches_the_filesystem(client, path):
     assert response.status_code == 404 and "error" in response.json()
 
 
-def test_loopback_server_refuses_foreign_host_headers(styles):
-    app = create_app(styles, allowed_hosts=["127.0.0.1", "localhost"])
-    assert TestClient(app, base_url="http://127.0.0.1:8000").get("/api/styles").status_code == 200
-    assert TestClient(app, base_url="http://evil.example").get("/api/styles").status_code == 400
+@contextlib.contextmanager
+def serving(trained_run, host, monkeypatch):
+    """``server.serve`` on ``host``, any free port, in a thread; yields its address (host, port)."""
+    servers, lines = [], []
+
+    class Recorded(server.uvicorn.Server):
+        def __init__(self, config):
+            super().__init__(config)
+            servers.append(self)
+
+    monkeypatch.setattr(server.uvicorn, "Server", Recorded)
+    thread = threading.Thread(target=server.serve, daemon=True, kwargs=dict(
+        checkpoint=trained_run / "checkpoint.pt", host=host, port=0, device="cpu", threads=2, log=lines.append))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (servers and servers[0].started):
+        assert thread.is_alive() and time.monotonic() < deadline, lines
+        time.sleep(0.02)
+    url = urllib.parse.urlsplit(lines[-1].split(" at ")[1].split()[0])
+    try:
+        yield url.hostname, url.port
+    finally:
+        servers[0].should_exit = True
+        thread.join(10)
+
+
+def status_for_host(address, host_header) -> int:
+    connection = http.client.HTTPConnection(*address, timeout=10)
+    try:
+        connection.request("GET", "/api/styles", headers={"Host": host_header})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_server_accepts_loopback_host_headers_only(trained_run, monkeypatch, host):
+    with serving(trained_run, host, monkeypatch) as address:
+        port = address[1]
+        for name in ("127.0.0.1", "127.0.0.2", "localhost", "LocalHost", "[::1]"):
+            for header in (name, f"{name}:{port}"):
+                assert status_for_host(address, header) == 200, (host, header)
+        for header in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "::1", "[::1",
+                       f"localhost:{port}@evil.example", "", "10.0.0.1"):
+            assert status_for_host(address, header) == 400, (host, header)
+
+
+def test_server_off_loopback_accepts_any_host_header(styles):
+    assert TestClient(create_app(styles), base_url="http://evil.example").get("/api/styles").status_code == 200
+    refused = TestClient(create_app(styles, loopback_only=True), base_url="http://evil.example").get("/api/styles")
+    assert refused.status_code == 400 and "127.0.0.1" in refused.json()["error"]
 
 
 # ---------- the render queue ----------

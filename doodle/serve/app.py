@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import torch
 from starlette.applications import Starlette
@@ -42,7 +43,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -56,6 +56,8 @@ from doodle.serve.styles import ServedStyle
 MAX_BODY_BYTES = 8 * 1024 * 1024
 #: Largest noise seed (torch generators take 64-bit seeds; JavaScript numbers are exact to 2**53).
 MAX_SEED = 2**53 - 1
+#: Host names that stay on this machine.
+LOOPBACK_NAMES = ("localhost",)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
                 ".js": "text/javascript; charset=utf-8"}
@@ -66,6 +68,63 @@ _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, without port or brackets) is reachable from this machine only.
+
+    Examples
+    --------
+    >>> is_loopback("127.0.0.2"), is_loopback("::1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, True, False)
+    """
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def names_loopback(host_header: str) -> bool:
+    """Whether an HTTP ``Host`` header names this machine: a loopback name or address, any port, IPv6 in brackets.
+
+    Examples
+    --------
+    >>> [names_loopback(h) for h in ("127.0.0.2:8000", "[::1]:80", "localhost", "::1", "evil.example:8000")]
+    [True, True, True, False, False]
+    """
+    try:
+        parts = urlsplit("//" + host_header)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    if parts.netloc != host_header or "@" in host_header or not parts.hostname:
+        return False
+    return is_loopback(parts.hostname)
+
+
+class LoopbackHostOnly:
+    """ASGI middleware: refuse requests whose ``Host`` header does not name this machine.
+
+    A page on another site can point its own DNS name at 127.0.0.1 (DNS
+    rebinding) and then read a loopback server's answers; its requests still
+    carry that name, so naming loopback is what tells a local page apart.
+    Starlette's ``TrustedHostMiddleware`` takes a fixed list and cannot parse
+    IPv6 ``Host`` headers, hence this one.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if not names_loopback(host):
+                await _error(400, f"Host header {host[:80]!r} is not this machine: open the page as "
+                                  f"127.0.0.1, localhost or [::1]")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BodyTooLarge(HTTPException):
@@ -111,7 +170,7 @@ def create_app(
     styles: Sequence[ServedStyle],
     precision: str = "auto",
     threads: int | None = None,
-    allowed_hosts: Sequence[str] | None = None,
+    loopback_only: bool = False,
 ) -> Starlette:
     """Build the web app for some loaded styles.
 
@@ -124,9 +183,9 @@ def create_app(
         As ``doodle render --precision``.
     threads : int or None
         torch intra-op threads per render; ``None`` leaves torch's default.
-    allowed_hosts : sequence of str or None
-        Accepted ``Host`` headers (e.g. the loopback names, which stops DNS
-        rebinding from reaching a local server); ``None`` accepts any.
+    loopback_only : bool
+        Refuse requests whose ``Host`` header is not a loopback name or address
+        (:class:`LoopbackHostOnly`), as a server bound to loopback should.
 
     Returns
     -------
@@ -217,8 +276,8 @@ def create_app(
             queue.close()
 
     middleware = [Middleware(BodyLimit)]
-    if allowed_hosts is not None:
-        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
+    if loopback_only:
+        middleware.insert(0, Middleware(LoopbackHostOnly))
     return Starlette(
         routes=[
             Route("/", page),

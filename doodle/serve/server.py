@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from typing import Callable
@@ -10,30 +9,12 @@ from typing import Callable
 import uvicorn
 
 from doodle.device import resolve_device
-from doodle.serve.app import create_app
+from doodle.serve.app import create_app, is_loopback
 from doodle.serve.styles import load_styles
 
-#: Host names that stay on this machine.
-LOOPBACK_NAMES = ("localhost",)
 #: Most connections served at once; more get HTTP 503 instead of piling up
 #: request bodies in memory.
 MAX_CONNECTIONS = 64
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only.
-
-    Examples
-    --------
-    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("localhost"), is_loopback("0.0.0.0")
-    (True, True, True, False)
-    """
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -94,10 +75,7 @@ def serve(
     threads = threads or len(os.sched_getaffinity(0))
     styles = load_styles(checkpoint=checkpoint, runs=runs, device=torch_device, log=log)
     local = is_loopback(host)
-    # The names a browser uses for a loopback server; any other Host header comes
-    # from a DNS-rebinding page. (Starlette's check cannot parse IPv6 Host headers.)
-    allowed = ["127.0.0.1", "localhost"] if local and ":" not in host else None
-    app = create_app(styles, precision=precision, threads=threads, allowed_hosts=allowed)
+    app = create_app(styles, precision=precision, threads=threads, loopback_only=local)
     sock = bind(host, port)
     if not local:
         log(f"warning: listening on {host}, not 127.0.0.1: anyone who can reach this machine can use the page "
