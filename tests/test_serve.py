@@ -9,7 +9,9 @@ import shlex
 import shutil
 import threading
 import time
+import tracemalloc
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -325,6 +327,29 @@ def test_map_upload_is_snapped_to_exact_colours(client, styles):
     assert np.array_equal(snapped, rgb[1::2, 1::2])
     refused = client.post("/api/map", files={"map": ("m.png", off_palette(styles[0].palette), "image/png")})
     assert refused.status_code == 422
+
+
+def test_parallel_map_requests_are_worked_one_at_a_time(client, styles):
+    upload = png(doodle_map(styles[0].palette, 1024, 1024))
+    requests = [lambda: client.post("/api/map", files={"map": ("m.png", upload, "image/png")}, data={"size": "64"}),
+                lambda: client.get("/api/random-map", params={"width": 1024, "height": 1024})]
+    tracemalloc.start()
+    try:
+        peaks = []
+        for request in requests:
+            tracemalloc.reset_peak()
+            assert request().status_code == 200
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.reset_peak()
+        with ThreadPoolExecutor(20) as pool:
+            statuses = list(pool.map(lambda i: requests[i % 2]().status_code, range(20)))
+        parallel = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert statuses == [200] * 20
+    # One at a time per model, 20 requests cost what the larger of one costs (plus their request bodies).
+    assert parallel < 2 * max(peaks), (f"peak traced memory: one map upload {peaks[0] / 1e6:.0f} MB, one random map "
+                                       f"{peaks[1] / 1e6:.0f} MB, 20 in parallel {parallel / 1e6:.0f} MB")
 
 
 # ---------- the page ----------

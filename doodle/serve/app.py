@@ -39,7 +39,6 @@ from urllib.parse import quote, urlsplit
 
 import torch
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -178,7 +177,7 @@ def create_app(
     ----------
     styles : sequence of ServedStyle
         At least one; the first is the default. Each gets its own render
-        queue (one render at a time per model).
+        queue (one render, map upload or random map at a time per model).
     precision : {"auto", "fp32", "bf16", "fp16"}
         As ``doodle render --precision``.
     threads : int or None
@@ -254,7 +253,9 @@ def create_app(
         style = style_of(_text(form, "style"))
         size = _integer(form, "size", None, 1, MAX_RENDER_SIDE)
         try:
-            return _png(await run_in_threadpool(snapped_map, style, data, size))
+            # Through the model's queue like renders: a decoded 4096x4096 upload takes
+            # hundreds of MB, so parallel uploads must not be decoded side by side.
+            return _png(await queues[style.id].submit(functools.partial(snapped_map, style, data, size)))
         except ValueError as exc:
             raise _upload_error(exc) from None
 
@@ -265,7 +266,7 @@ def create_app(
         height = _integer(query, "height", 384, 1, MAX_RENDER_SIDE)
         seed = _integer(query, "seed", 0, 0, MAX_SEED)
         try:
-            return _png(await run_in_threadpool(random_map, style, width, height, seed))
+            return _png(await queues[style.id].submit(functools.partial(random_map, style, width, height, seed)))
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
 
