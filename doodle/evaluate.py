@@ -2,11 +2,16 @@
 
 :class:`StyleJudge` gives the quality figures of ``scripts/eval_quality.py`` for
 any image painted for a target map, whoever painted it (the feed-forward
-generator or the optimization): the region Gram loss in the loss network's eyes,
-the relative region style distance, and the network-free region fidelity of
-:mod:`doodle.fidelity`. All are measured against one style exemplar at one size,
-so the figures of two painters compare. :func:`compare_with_optimize` paints
-maps both ways and judges them; :func:`summarize` averages its rows.
+generator or the optimization): in the loss network's eyes, the region Gram
+loss and the relative region style distance (what training and optimization
+minimize); and three judges that neither trains on, which see pixels only: the
+region patch distance (:mod:`doodle.patch_distance`), the share of pixels in
+colours the painting never uses along borders and inside regions
+(:mod:`doodle.fringe`), and the region fidelity of :mod:`doodle.fidelity`
+(overall and per region). All are measured against one style exemplar at one
+size, so the figures of two painters compare. :func:`compare_with_optimize`
+paints maps with the generator and with ``doodle optimize`` under the raw and
+the relative loss, and judges all three; :func:`summarize` averages its rows.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from doodle.fidelity import fidelity_scale, fit_region_colour_model, region_fidelity
+from doodle.fidelity import fidelity_by_region, fidelity_scale, fit_region_colour_model, region_fidelity
+from doodle.fringe import fringe_share, painting_colours
 from doodle.generator import MaskGenerator
 from doodle.images import to_array, to_tensor
 from doodle.loss import RegionStyleLoss
 from doodle.optimize import OptimizeSettings, optimize_doodle
+from doodle.patch_distance import region_patch_distance
 from doodle.render import render_labels
 from doodle.semantic import StyleExemplar, one_hot
 from doodle.vgg import DEFAULT_STYLE_LAYERS
@@ -73,6 +80,7 @@ class StyleJudge:
         self.loss_fn = RegionStyleLoss(net, to_tensor(style.image), one_hot(style.labels, style.k), layers=layers,
                                        layer_weights=layer_weights)
         self.colours = fit_region_colour_model(style.image, style.labels, style.k, blur=blur)
+        self.painting_colours = painting_colours(style.image)
 
     def gram_loss(self, image: np.ndarray, labels: np.ndarray) -> float:
         """Region Gram loss (weighted sum over layers, fp32) of ``image`` painted for ``labels``.
@@ -161,9 +169,43 @@ class StyleJudge:
         """Share of interior pixels of ``labels`` whose colour says the right region (in [0, 1])."""
         return region_fidelity(image, labels, self.colours, border=self.border)
 
+    def fidelity_by_region(self, image: np.ndarray, labels: np.ndarray) -> list[float]:
+        """Fidelity of each region on its own (NaN where a region has no interior pixel)."""
+        return fidelity_by_region(image, labels, self.colours, border=self.border).tolist()
+
+    def patch_distance(self, image: np.ndarray, labels: np.ndarray) -> float:
+        """Region patch distance to the style at its scale (:func:`doodle.patch_distance.region_patch_distance`)."""
+        return region_patch_distance(image, labels, self.style.image, self.style.labels)[0]
+
+    def fringe(self, image: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        """Shares of off-painting colours within 3 px of borders and inside regions (:func:`doodle.fringe.fringe_share`)."""
+        return fringe_share(image, labels, self.painting_colours)
+
+    def report(self, image: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """Every figure of ``image`` painted for ``labels``, keyed by measure.
+
+        Returns
+        -------
+        dict
+            ``gram``, ``style_distance``, ``patch_distance``, ``fringe_border``,
+            ``fringe_interior``, ``fidelity`` (floats) and ``fidelity_by_region``
+            (list, one per label).
+        """
+        fringe = self.fringe(image, labels)
+        return {"gram": self.gram_loss(image, labels), "style_distance": self.style_distance(image, labels),
+                "patch_distance": self.patch_distance(image, labels), "fringe_border": fringe["border"],
+                "fringe_interior": fringe["interior"], "fidelity": self.fidelity(image, labels),
+                "fidelity_by_region": self.fidelity_by_region(image, labels)}
+
     def scale(self, labels: np.ndarray, seed: int = 0) -> dict[str, float]:
         """Fidelity of uniform noise on ``labels`` (``"noise"``) and of the style on its own map (``"style"``)."""
         return fidelity_scale(self.style.image, self.style.labels, labels, self.colours, border=self.border, seed=seed)
+
+
+#: Figures of :meth:`StyleJudge.report` compared as generator / optimize ratios.
+RATIO_MEASURES = ("gram", "style_distance", "patch_distance", "fringe_border")
+#: Floor of a ratio's denominator: a fringe share of 0 must not make the ratio infinite.
+_RATIO_FLOOR = {"fringe_border": 1e-3}
 
 
 def compare_with_optimize(
@@ -174,7 +216,13 @@ def compare_with_optimize(
     seed: int = 0,
     precision: str = "auto",
 ) -> dict[str, Any]:
-    """Paint ``labels`` with the generator and with ``doodle optimize``; judge both.
+    """Paint ``labels`` with the generator and with ``doodle optimize``; judge all of them.
+
+    ``doodle optimize`` paints twice, with the raw region Gram loss (the best
+    picture of the two) and with the relative loss (``--relative``, what the
+    generator trains on, which scores best on the relative distance it
+    minimizes): a generator should beat neither on its own training loss
+    alone, but on the judges neither minimizes.
 
     Parameters
     ----------
@@ -184,22 +232,27 @@ def compare_with_optimize(
         In eval mode.
     labels : ndarray, uint8, shape (H, W)
     settings : OptimizeSettings
-        Of the optimization (layers and weights should be the judge's).
+        Of the optimization (layers and weights should be the judge's); its
+        ``relative`` is set for each of the two runs.
     seed : int
-        Noise seed of both painters.
+        Noise seed of all painters.
     precision : str
-        Of both painters (scores are fp32).
+        Of all painters (scores are fp32).
 
     Returns
     -------
     dict
-        ``"generated"`` and ``"optimized"`` (float RGB (H, W, 3)), then the
-        figures: ``gram_*``, ``style_distance_*`` and ``fidelity_*`` of
-        ``generator`` and ``optimize`` and their ratios, ``fidelity_noise`` and
-        ``fidelity_style`` (the scale), ``optimize_s`` (wall time), and
-        ``optimize_iterations_to_match``: the first L-BFGS iteration scoring
-        no worse than the generator (None if none does; as Johnson et al.
-        2016, Fig. 5, place their feed-forward networks).
+        ``"generated"``, ``"optimized"``, ``"optimized_relative"`` (float RGB
+        (H, W, 3)); every figure of :meth:`StyleJudge.report` as
+        ``{measure}_generator``, ``{measure}_optimize`` and
+        ``{measure}_optimize_relative``; for the measures of
+        :data:`RATIO_MEASURES`, ``{measure}_ratio`` (generator / raw optimize)
+        and ``{measure}_vs_relative_ratio`` (generator / relative optimize);
+        ``fidelity_noise`` and ``fidelity_style`` (the scale), ``optimize_s``
+        (wall time of the raw run), and ``optimize_iterations_to_match``: the
+        first raw L-BFGS iteration scoring a Gram loss no worse than the
+        generator's (None if none does; as Johnson et al. 2016, Fig. 5, place
+        their feed-forward networks).
     """
     generated = to_array(render_labels(model, labels, seed=seed, precision=precision))
     gram_generated = judge.gram_loss(generated, labels)
@@ -210,23 +263,27 @@ def compare_with_optimize(
         if not matched and judge.gram_loss(to_array(image), labels) <= gram_generated:
             matched.append(iteration)
 
+    def optimize(relative: bool, callback=None) -> np.ndarray:
+        return optimize_doodle(judge.loss_fn.net, judge.style.image, judge.style.labels, labels, judge.style.k,
+                               dataclasses.replace(settings, seed=seed, precision=precision, relative=relative),
+                               progress=False, callback=callback)[0]
+
     start = time.perf_counter()
-    optimized, _ = optimize_doodle(judge.loss_fn.net, judge.style.image, judge.style.labels, labels, judge.style.k,
-                                   dataclasses.replace(settings, seed=seed, precision=precision), progress=False,
-                                   callback=watch)
+    optimized = optimize(False, watch)
     optimize_s = time.perf_counter() - start
+    optimized_relative = optimize(True)
+    row: dict[str, Any] = {"generated": generated, "optimized": optimized, "optimized_relative": optimized_relative}
+    painters = {"generator": generated, "optimize": optimized, "optimize_relative": optimized_relative}
+    for painter, image in painters.items():
+        row |= {f"{measure}_{painter}": value for measure, value in judge.report(image, labels).items()}
+    for measure in RATIO_MEASURES:
+        floor = _RATIO_FLOOR.get(measure, 1e-12)
+        row[f"{measure}_ratio"] = row[f"{measure}_generator"] / max(row[f"{measure}_optimize"], floor)
+        row[f"{measure}_vs_relative_ratio"] = row[f"{measure}_generator"] / max(row[f"{measure}_optimize_relative"],
+                                                                                floor)
     scale = judge.scale(labels, seed=seed)
-    row = {
-        "generated": generated, "optimized": optimized,
-        "gram_generator": gram_generated, "gram_optimize": judge.gram_loss(optimized, labels),
-        "style_distance_generator": judge.style_distance(generated, labels),
-        "style_distance_optimize": judge.style_distance(optimized, labels),
-        "optimize_iterations_to_match": matched[0] if matched else None,
-        "fidelity_generator": judge.fidelity(generated, labels), "fidelity_optimize": judge.fidelity(optimized, labels),
-        "fidelity_noise": scale["noise"], "fidelity_style": scale["style"], "optimize_s": optimize_s,
-    }
-    row["gram_ratio"] = row["gram_generator"] / max(row["gram_optimize"], 1e-12)
-    row["style_distance_ratio"] = row["style_distance_generator"] / max(row["style_distance_optimize"], 1e-12)
+    row |= {"optimize_iterations_to_match": matched[0] if matched else None, "fidelity_noise": scale["noise"],
+            "fidelity_style": scale["style"], "optimize_s": optimize_s}
     return row
 
 

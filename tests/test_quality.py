@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from doodle.evaluate import StyleJudge, compare_with_optimize, summarize
-from doodle.generator import DoodleGenerator
+from doodle.architectures import DEFAULT_ARCH, build_generator
+from doodle.evaluate import RATIO_MEASURES, StyleJudge, compare_with_optimize, summarize
 from doodle.optimize import OptimizeSettings
 from doodle.render import render_labels
 from doodle.semantic import StyleExemplar, load_style, load_target_map
@@ -17,7 +17,8 @@ from doodle.weights import load_loss_net
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 SIZE = 48
-GENERATOR = {"width": 8, "scales": 3}
+# The default architecture, small: what a user trains, at test size.
+GENERATOR = {"arch": DEFAULT_ARCH, "width": 8, "blocks": 2}
 QUIET = {"log": lambda _msg: None}
 
 
@@ -85,18 +86,47 @@ def test_style_distance_is_zero_on_the_style_and_relative_per_layer(tiny_net):
     assert 0 < noisy < 0.1 * judge.style_distance(black, labels)
 
 
-def test_compare_with_optimize_paints_both_ways_and_judges_both(tiny_net):
+def test_compare_with_optimize_paints_three_ways_and_judges_all(tiny_net):
     style = halves_style()
     judge = StyleJudge(tiny_net, style, layers=["relu1_1", "relu2_1"], blur=1, border=1)
-    model = DoodleGenerator(k=2, scales=2, width=4).eval()
+    model = build_generator({**GENERATOR, "k": 2, "width": 4, "blocks": 1}).eval()
     labels = style.labels[:, ::-1].copy()  # the halves swapped
     row = compare_with_optimize(judge, model, labels, OptimizeSettings(iterations=5, layers=["relu1_1", "relu2_1"]),
                                 precision="fp32")
-    assert row["generated"].shape == row["optimized"].shape == (16, 16, 3)
+    assert row["generated"].shape == row["optimized"].shape == row["optimized_relative"].shape == (16, 16, 3)
+    assert not np.array_equal(row["optimized"], row["optimized_relative"])  # two losses, two pictures
     assert row["gram_optimize"] == pytest.approx(judge.gram_loss(row["optimized"], labels))
+    assert row["patch_distance_optimize_relative"] == pytest.approx(
+        judge.patch_distance(row["optimized_relative"], labels))
+    for measure in RATIO_MEASURES:
+        for painter in ("generator", "optimize", "optimize_relative"):
+            assert np.isfinite(row[f"{measure}_{painter}"])
     assert row["gram_ratio"] == pytest.approx(row["gram_generator"] / row["gram_optimize"])
+    assert row["style_distance_vs_relative_ratio"] == pytest.approx(
+        row["style_distance_generator"] / row["style_distance_optimize_relative"])
+    assert len(row["fidelity_by_region_generator"]) == 2
     assert row["gram_optimize"] < row["gram_generator"]  # 5 L-BFGS iterations beat an untrained generator
     assert row["optimize_iterations_to_match"] in (1, 2, 3, 4, 5)
+
+
+def test_pixel_judges_see_a_fringe_and_a_misplaced_region(tiny_net):
+    # A painting of two flat colours with a little grain; the output paints it right but
+    # draws a magenta line on the border: fringes there, none inside, patches farther.
+    rng = np.random.default_rng(0)
+    style = halves_style()
+    style = StyleExemplar(np.clip(style.image + 0.03 * rng.standard_normal(style.image.shape), 0, 1).astype(np.float32),
+                          style.labels, style.palette)
+    judge = StyleJudge(tiny_net, style, layers=LAYERS, blur=1, border=1)
+    clean = judge.report(style.image, style.labels)
+    assert clean["fringe_border"] == clean["fringe_interior"] == 0.0 and clean["patch_distance"] == 0.0
+    fringed = style.image.copy()
+    fringed[:, 7:9] = [1.0, 0.0, 1.0]
+    report = judge.report(fringed, style.labels)
+    assert report["fringe_border"] > 0.25 and report["fringe_interior"] == 0.0
+    assert report["patch_distance"] > 1.0
+    swapped = judge.report(style.image[:, ::-1].copy(), style.labels)  # each region painted like the other
+    assert swapped["fringe_border"] == 0.0  # the painting's own colours, only misplaced:
+    assert swapped["fidelity_by_region"] == [0.0, 0.0] and swapped["patch_distance"] > 3 * report["patch_distance"]
 
 
 def test_summarize_averages_ratios_geometrically_and_counts_never_matched_maps():
@@ -116,14 +146,14 @@ def test_training_raises_region_fidelity_on_the_exemplar(tiny_net, tmp_path):
         workers=0, sample_every=1000, checkpoint_every=1000, log_every=1000, samples=1, seed=0, generator=GENERATOR,
     )
     torch.manual_seed(config.seed)
-    untrained = DoodleGenerator.from_config({**GENERATOR, "k": 4}).eval()
+    untrained = build_generator({**GENERATOR, "k": 4}).eval()
     trained = train(config, progress=False, **QUIET).eval()
 
     style = load_style(config.style, config.style_map, regions=4, size=SIZE, **QUIET)
     judge = StyleJudge(tiny_net, style, layers=LAYERS, blur=2, border=2)
     labels = load_target_map(EXEMPLAR / "target_1.png", style.palette, size=SIZE)
 
-    def scores(model: DoodleGenerator) -> tuple[float, float]:
+    def scores(model) -> tuple[float, float]:
         images = [render_labels(model, labels, seed=s, precision="fp32")[0].permute(1, 2, 0).numpy() for s in (0, 1)]
         return (float(np.mean([judge.fidelity(image, labels) for image in images])),
                 float(np.mean([judge.gram_loss(image, labels) for image in images])))
