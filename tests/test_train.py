@@ -11,22 +11,24 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from doodle.architectures import DEFAULT_ARCH, build_generator
 from doodle.checkpoint import load_checkpoint, save_checkpoint
 from doodle.cli import main
-from doodle.generator import DoodleGenerator
 from doodle.loss import RegionStyleLoss
 from doodle.semantic import load_style, one_hot
 from doodle.train import TrainConfig, lr_factor, train
 from doodle.weights import load_loss_net
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
+# The architecture users train (the CLI's default), at a tiny width so that a step takes milliseconds.
+TINY_GENERATOR = {"arch": DEFAULT_ARCH, "width": 4, "blocks": 1}
 
 
 def config(tiny_style, out, **kw):
     style, style_map = tiny_style
     base = dict(style=str(style), style_map=str(style_map), out=str(out), size=32, batch=2, steps=4,
                 style_layers=LAYERS, loss_net="random", precision="fp32", workers=0, sample_every=2,
-                checkpoint_every=2, log_every=1, samples=2, lr=0.02, generator={"width": 4, "scales": 3})
+                checkpoint_every=2, log_every=1, samples=2, lr=0.02, generator=TINY_GENERATOR)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -45,7 +47,7 @@ def test_a_few_steps_lower_the_loss(tiny_style, tmp_path):
     loss_fn = RegionStyleLoss(net, img, one_hot(style.labels, 3), layers=LAYERS)
     masks = one_hot(np.stack([np.repeat(np.arange(3, dtype=np.uint8), 11)[:32][None].repeat(32, 0)] * 2), 3)
     torch.manual_seed(cfg.seed)
-    untrained = DoodleGenerator.from_config({"k": 3, "width": 4, "scales": 3})
+    untrained = build_generator({**TINY_GENERATOR, "k": 3})
     with torch.no_grad():
         before = loss_fn(untrained(masks, noise_seed=1), masks)[0].item()
         after = loss_fn(model(masks, noise_seed=1), masks)[0].item()
@@ -62,7 +64,8 @@ def test_run_folder_contents(tiny_style, tmp_path):
     assert [e["step"] for e in log] == [1, 2, 3, 4]
     assert set(log[0]["layers"]) == set(LAYERS) and log[0]["steps_per_s"] > 0
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
-    assert json.loads((out / "config.json").read_text())["generator"]["width"] == 4
+    generator = json.loads((out / "config.json").read_text())["generator"]
+    assert (generator["arch"], generator["width"]) == (DEFAULT_ARCH, 4)
     assert not [p for p in out.rglob(".tmp-*")]
 
 
