@@ -202,7 +202,8 @@ def off_palette(palette):
     ("render too large", 413, "at most 1024 on the longest side"),
     ("unknown style", 404, "unknown style 'monet'; known styles: painting"),
     ("bad seed", 400, "seed must be a whole number"),
-    ("negative size", 400, "size must be in 1..1024"),
+    ("negative size", 400, "size must be at least 1, got -3"),
+    ("size over the limit", 413, "size 1500 is over 1024 pixels"),
     ("no map", 400, "no map"),
     ("map as text", 400, "no map"),
     ("not multipart", 400, "multipart/form-data"),
@@ -226,6 +227,8 @@ def test_render_errors_are_json_4xx(client, styles, case, status, words):
         data["seed"] = "seven"
     elif case == "negative size":
         data["size"] = "-3"
+    elif case == "size over the limit":
+        data["size"] = "1500"
     elif case == "no map":
         files = {"other": ("x.png", good, "image/png")}
     elif case == "map as text":
@@ -315,7 +318,10 @@ def test_random_map_has_the_styles_regions(client, styles):
     assert sorted(map(tuple, np.unique(rgb.reshape(-1, 3), axis=0))) == sorted(map(tuple, styles[0].palette.colours))
     again = pixels(client.get("/api/random-map", params={"width": 96, "height": 64, "seed": 3}).content)
     assert np.array_equal(rgb, again)
-    assert client.get("/api/random-map", params={"width": 4000}).status_code == 400
+    too_large = client.get("/api/random-map", params={"width": 4000})
+    assert too_large.status_code == 413 and "width 4000 is over 1024 pixels" in too_large.json()["error"]
+    assert client.get("/api/random-map", params={"width": 8}).status_code == 400
+    assert client.post("/api/map", files={"map": ("m.png", png(rgb), "image/png")}, data={"size": "2000"}).status_code == 413
 
 
 def test_map_upload_is_snapped_to_exact_colours(client, styles):

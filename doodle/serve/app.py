@@ -237,7 +237,7 @@ def create_app(
         form, data = await _upload(request)
         style = style_of(_text(form, "style"))
         seed = _integer(form, "seed", 0, 0, MAX_SEED)
-        size = _integer(form, "size", None, 1, MAX_RENDER_SIDE)
+        size = _side(form, "size", None)
         job = functools.partial(render_map, style, data, seed=seed, size=size, precision=precision)
         try:
             rendered = await queues[style.id].submit(job, client=_text(form, "client"))
@@ -251,7 +251,7 @@ def create_app(
     async def snap(request: Request) -> Response:
         form, data = await _upload(request)
         style = style_of(_text(form, "style"))
-        size = _integer(form, "size", None, 1, MAX_RENDER_SIDE)
+        size = _side(form, "size", None)
         try:
             # Through the model's queue like renders: a decoded 4096x4096 upload takes
             # hundreds of MB, so parallel uploads must not be decoded side by side.
@@ -262,8 +262,8 @@ def create_app(
     async def random(request: Request) -> Response:
         query = request.query_params
         style = style_of(query.get("style"))
-        width = _integer(query, "width", 512, 1, MAX_RENDER_SIDE)
-        height = _integer(query, "height", 384, 1, MAX_RENDER_SIDE)
+        width = _side(query, "width", 512)
+        height = _side(query, "height", 384)
         seed = _integer(query, "seed", 0, 0, MAX_SEED)
         try:
             return _png(await queues[style.id].submit(functools.partial(random_map, style, width, height, seed)))
@@ -354,7 +354,7 @@ def _text(fields, name: str) -> str | None:
     return value
 
 
-def _integer(fields, name: str, default: int | None, low: int, high: int) -> int | None:
+def _integer(fields, name: str, default: int | None, low: int, high: int | None = None) -> int | None:
     text = _text(fields, name)
     if text in (None, ""):
         return default
@@ -362,6 +362,17 @@ def _integer(fields, name: str, default: int | None, low: int, high: int) -> int
         value = int(text)
     except ValueError:
         raise HTTPException(400, f"{name} must be a whole number, got {text[:40]!r}") from None
-    if not low <= value <= high:
+    if high is None and value < low:
+        raise HTTPException(400, f"{name} must be at least {low}, got {value}")
+    if high is not None and not low <= value <= high:
         raise HTTPException(400, f"{name} must be in {low}..{high}, got {value}")
+    return value
+
+
+def _side(fields, name: str, default: int | None) -> int | None:
+    """A length in pixels: 400 when it is not a positive whole number, 413 (too large) over the render limit."""
+    value = _integer(fields, name, default, 1)
+    if value is not None and value > MAX_RENDER_SIDE:
+        raise HTTPException(413, f"{name} {value} is over {MAX_RENDER_SIDE} pixels; "
+                                 f"send {name}={MAX_RENDER_SIDE} or less")
     return value
