@@ -13,7 +13,10 @@ A checkpoint (nanoGPT style) is a plain dict::
     palette_members one list of [r, g, b] per region: every style-map colour
                     merged into it, its palette colour first (absent in
                     checkpoints written before merging; they have one each)
-    loss_net        str id of the loss network
+    loss_net        str id of the loss network (a resume against another one is refused)
+    scaler          GradScaler state_dict of fp16 runs (absent otherwise): its
+                    loss scale, so that a resumed fp16 run steps exactly as an
+                    uninterrupted one
     version         doodle package version that wrote it
 
 No RNG state is stored: every random draw of training is a function of

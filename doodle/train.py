@@ -209,6 +209,23 @@ def _distributed(device: torch.device) -> tuple[int, int]:
     return 0, 1
 
 
+def loss_net_spec(net_id: str) -> str | None:
+    """The ``--loss-net`` that loads the network ``net_id`` names (None for a weights file's: its path does)."""
+    if net_id.startswith(("random-vgg19-", "random-vgg16-")):
+        return "random" if net_id.startswith("random-vgg19-") else "random-vgg16"
+    return {"vgg19-imagenet": "vgg19", "vgg16-hed": "vgg16-hed"}.get(net_id)
+
+
+def _check_resumed_loss_net(recorded: str | None, net_id: str, requested: str, checkpoint: Path) -> None:
+    """Refuse to resume against another loss network than the checkpoint's (Adam's state fits its loss only)."""
+    if recorded is None or recorded == net_id:
+        return
+    spec = loss_net_spec(recorded)
+    fix = f"pass --loss-net {spec}" if spec else "pass --loss-net with the weights file it was trained with"
+    raise ValueError(f"{checkpoint} was trained against the loss net {recorded}, but --loss-net {requested} now gives "
+                     f"{net_id}; {fix} to resume it, or start a new run to train against {net_id}")
+
+
 def _budget_spent(minutes: float | None, seconds: float, world: int, device: torch.device) -> float | None:
     """Share of a ``--minutes`` budget spent (None without one); rank 0's clock decides for every rank."""
     if minutes is None:
@@ -359,6 +376,8 @@ def train(
     precision = resolve_precision(config.precision, target)
     layers = config.style_layers + (config.content_layers if config.content is not None else ())
     net = load_loss_net(config.loss_net, layers=layers, seed=config.seed, log=say).to(target)
+    if ckpt is not None:
+        _check_resumed_loss_net(ckpt.get("loss_net"), net.net_id, config.loss_net, out / "checkpoint.pt")
     say(f"style: {k} regions, palette {format_palette(style.palette)}; precision {precision}; {world} process(es)")
     if rank == 0:
         write_legend(out / "legend.png", style.image, style.labels, style.palette)  # which colour paints what
@@ -380,6 +399,8 @@ def train(
         except ValueError:
             raise ValueError(f"{out / 'checkpoint.pt'} holds optimizer state for another generator (written by doodle "
                              f"{ckpt.get('version', '?')}); resume it with that version or start a new run") from None
+        if "scaler" in ckpt and scaler.is_enabled():
+            scaler.load_state_dict(ckpt["scaler"])
         start = int(ckpt["step"])
         say(f"resuming {out} at step {start}")
     full_config = config.to_dict() | {"k": k, "generator": model.to_config()}
@@ -440,7 +461,7 @@ def train(
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                     "config": full_config, "palette": style.palette, "loss_net": net.net_id,
                     "version": __version__,
-                })
+                } | ({"scaler": scaler.state_dict()} if scaler.is_enabled() else {}))
         if last:
             break
     bar.close()

@@ -328,3 +328,29 @@ def test_a_run_from_before_relative_losses_resumes_with_its_own_loss(tiny_style,
     resumed = TrainConfig.from_run(tmp_path / "run", steps=2)
     assert (resumed.relative, resumed.map_share) == (False, 0.0)
     assert (cfg.relative, cfg.map_share) == (True, 0.25)  # what a new run trains with
+
+
+def test_resume_refuses_another_loss_network_naming_both(tiny_style, tmp_path):
+    out = tmp_path / "run"
+    train(config(tiny_style, out, steps=2, loss_net="auto"), progress=False, log=lambda _m: None)  # offline: random
+    elsewhere = dataclasses.replace(TrainConfig.from_run(out, steps=4), loss_net="random-vgg16")
+    with pytest.raises(ValueError, match=r"random-vgg19-seed0.*random-vgg16-seed0.*--loss-net random\b") as err:
+        train(elsewhere, resume=True, progress=False, log=lambda _m: None)
+    assert "\n" not in str(err.value)
+    same = dataclasses.replace(TrainConfig.from_run(out, steps=3), loss_net="random")  # resolves to the recorded net
+    train(same, resume=True, progress=False, log=lambda _m: None)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+
+
+def test_resume_restores_the_gradient_scaler_of_fp16_runs(tiny_style, tmp_path, monkeypatch):
+    import doodle.train
+
+    # fp16 needs CUDA; an enabled scaler on the CPU goes through the same bookkeeping. Growing every
+    # finite step, its scale counts the steps it has seen.
+    monkeypatch.setattr(doodle.train, "grad_scaler",
+                        lambda precision, device: torch.amp.GradScaler("cpu", init_scale=2.0**8, growth_interval=1))
+    out = tmp_path / "run"
+    train(config(tiny_style, out, steps=2), progress=False, log=lambda _m: None)
+    assert load_checkpoint(out / "checkpoint.pt")["scaler"]["scale"] == 2.0**10
+    train(TrainConfig.from_run(out, steps=4), resume=True, progress=False, log=lambda _m: None)
+    assert load_checkpoint(out / "checkpoint.pt")["scaler"]["scale"] == 2.0**12
