@@ -124,14 +124,17 @@ class TrainConfig:
         return cls(**d)
 
     @classmethod
-    def from_run(cls, out: str | os.PathLike, steps: int | None = None) -> "TrainConfig":
-        """The config of the run in ``out`` (to resume it), optionally with a new step count."""
+    def from_run(cls, out: str | os.PathLike, steps: int | None = None, minutes: float | None = None,
+                 loss_net: str | None = None) -> "TrainConfig":
+        """The config of the run in ``out`` (to resume it), optionally with a new step count, time budget
+        (``minutes``: the run's total training time) or loss network (which must be the one it trained against)."""
         stored = dict(load_checkpoint(Path(out) / "checkpoint.pt")["config"])
         stored.pop("k", None)  # derived from the style map, stored for readers of the checkpoint
         # Runs from before these settings trained with raw Grams on random masks only.
         stored.setdefault("relative", False)
         stored.setdefault("map_share", 0.0)
-        return cls.from_dict(stored | {"out": str(out)} | ({"steps": steps} if steps is not None else {}))
+        changes = {"steps": steps, "minutes": minutes, "loss_net": loss_net}
+        return cls.from_dict(stored | {"out": str(out)} | {key: v for key, v in changes.items() if v is not None})
 
     def mask_params(self, k: int) -> maskgen.MaskParams:
         """The run's random-mask parameters for a style with ``k`` regions."""

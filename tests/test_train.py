@@ -354,3 +354,18 @@ def test_resume_restores_the_gradient_scaler_of_fp16_runs(tiny_style, tmp_path, 
     assert load_checkpoint(out / "checkpoint.pt")["scaler"]["scale"] == 2.0**10
     train(TrainConfig.from_run(out, steps=4), resume=True, progress=False, log=lambda _m: None)
     assert load_checkpoint(out / "checkpoint.pt")["scaler"]["scale"] == 2.0**12
+
+
+def test_resume_takes_a_new_budget_and_refuses_other_changed_flags_naming_them(tiny_style, tmp_path):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--steps", "2", "--lr", "0.5",
+                                    "--batch", "3", "--raw"])
+    assert res.exit_code == 2 and res.output.strip().splitlines()[-1].startswith("Error: --batch, --lr, --relative differ")
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 1
+    # The command line that started the run, plus --resume, is the usual way to continue it.
+    res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 2)[3:] + ["--resume", "--minutes", "5"])
+    assert res.exit_code == 0, res.output
+    stored = json.loads((out / "config.json").read_text())
+    assert (stored["steps"], stored["minutes"]) == (2, 5.0)

@@ -6,6 +6,7 @@ import inspect
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from doodle.architectures import ARCHS, DEFAULT_ARCH
 from doodle.cli.options import (comma_list, device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
@@ -13,6 +14,30 @@ from doodle.cli.options import (comma_list, device_option, layer_weights_option,
 
 #: --steps of a --minutes run without one: the budget ends it.
 NO_STEP_CAP = 10**9
+#: Options a resumed run takes anew; --loss-net only where it gives the network the run trained against.
+RESUME_CHANGES = ("steps", "minutes", "loss_net")
+#: Options that are no part of a run's config.
+NOT_STORED = ("out", "resume", "overwrite", "device", "compile_")
+GENERATOR_OPTIONS = ("arch", "width", "blocks", "scales", "norm")
+PATH_OPTIONS = ("style", "style_map", "content", "content_maps")
+
+
+def _changed_on_resume(ctx: click.Context, config) -> list[str]:
+    """The options typed with --resume whose value differs from the run's stored config."""
+    stored = config.to_dict()
+    flags = {param.name: param.opts[0] for param in ctx.command.params}
+    changed = []
+    for name, value in ctx.params.items():
+        if name in RESUME_CHANGES + NOT_STORED or ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+            continue
+        old = config.generator.get(name) if name in GENERATOR_OPTIONS else stored[name]
+        if name in PATH_OPTIONS:
+            value = value and str(Path(value).resolve())
+        if isinstance(old, (list, tuple)):
+            old = tuple(old)
+        if value != old:
+            changed.append(flags[name])
+    return sorted(changed)
 
 
 @click.command()
@@ -71,7 +96,10 @@ NO_STEP_CAP = 10**9
 @norm_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last checkpoint, with its own settings: --steps and --minutes "
+              "set its new totals (steps, minutes of training), --loss-net must give the network it trained against, "
+              "and other options are refused where they differ from the run's (repeating them is fine).")
 @click.option("--overwrite", is_flag=True, help="Replace the run in --out.")
 @click.option("--sample-every", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=100, show_default=True)
@@ -103,7 +131,15 @@ def train(style, style_map, regions, masks, content, content_maps, content_weigh
         raise click.UsageError("--style and --style-map are required (except with --resume, or --content without "
                                "--content-maps: then the painting is one region)")
     if resume:
-        config = TrainConfig.from_run(out, steps=steps)
+        ctx = click.get_current_context()
+        config = TrainConfig.from_run(out)
+        changed = _changed_on_resume(ctx, config)
+        if changed:
+            raise click.UsageError(f"{', '.join(changed)} differ from the run in {out}: drop them to resume it (only "
+                                   f"--steps, --minutes and --loss-net change a resumed run) or start a new one")
+        typed_net = ctx.get_parameter_source("loss_net") is ParameterSource.COMMANDLINE
+        config = TrainConfig.from_run(out, steps=steps or (NO_STEP_CAP if minutes else None), minutes=minutes,
+                                      loss_net=loss_net if typed_net else None)
     else:
         given = {"width": width, "blocks": blocks, "scales": scales, "norm": norm}
         known = set(inspect.signature(ARCHS[arch].__init__).parameters)
