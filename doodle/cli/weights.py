@@ -8,8 +8,7 @@ import click
 
 from doodle.weights import (
     CACHE_FILES,
-    IMPORT_HINT,
-    auto_source,
+    auto_choice,
     cache_dir,
     cached_weights,
     fetch_hed,
@@ -33,8 +32,8 @@ def status() -> None:
         path = cache_dir() / name
         state = f"{path.stat().st_size / 1e6:7.1f} MB" if source in cached else "    missing"
         click.echo(f"  {source:<10} {name:<20} {state}")
-    choice = auto_source()
-    click.echo(f"auto uses: {choice}" + ("" if cached else f"  ({IMPORT_HINT})"))
+    source, reason = auto_choice()
+    click.echo(f"auto uses: {source}" + ("" if source in cached else f" ({reason})"))
 
 
 @weights.command("import")
