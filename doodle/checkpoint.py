@@ -18,6 +18,9 @@ A checkpoint (nanoGPT style) is a plain dict::
                     loss scale, so that a resumed fp16 run steps exactly as an
                     uninterrupted one
     version         doodle package version that wrote it
+    elapsed_s       seconds of training up to this step (absent in older
+                    checkpoints): where a resumed --minutes run is on its
+                    learning-rate schedule, whatever its log holds
 
 No RNG state is stored: every random draw of training is a function of
 ``(seed, step, rank)``, so the step alone resumes the exact stream.

@@ -410,12 +410,15 @@ def train(
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if compile:
         ddp_model = torch.compile(ddp_model)
-    elapsed = 0.0  # training seconds before this process, from the log of a resumed run
+    elapsed = 0.0  # training seconds before this process: the --minutes schedule's position
     if rank == 0:
         atomic_write_text(out / "config.json", json.dumps(full_config, indent=2) + "\n")
         (out / "samples").mkdir(exist_ok=True)
         kept = _truncate_log(out / "log.jsonl", start)
+        # Checkpoints written before they stored it: the last log line at or before them is the nearest.
         elapsed = float(kept[-1].get("elapsed_s", 0.0)) if kept else 0.0
+    if ckpt is not None and "elapsed_s" in ckpt:
+        elapsed = float(ckpt["elapsed_s"])
 
     loader = torch.utils.data.DataLoader(
         data, batch_sampler=StepBatches(start, config.steps, config.batch, rank, world),
@@ -463,7 +466,7 @@ def train(
                 save_checkpoint(out / "checkpoint.pt", {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                     "config": full_config, "palette": style.palette, "loss_net": net.net_id,
-                    "version": __version__,
+                    "version": __version__, "elapsed_s": elapsed + time.perf_counter() - t0,
                 } | ({"scaler": scaler.state_dict()} if scaler.is_enabled() else {}))
         if last:
             break

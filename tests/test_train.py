@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -369,3 +370,37 @@ def test_resume_takes_a_new_budget_and_refuses_other_changed_flags_naming_them(t
     assert res.exit_code == 0, res.output
     stored = json.loads((out / "config.json").read_text())
     assert (stored["steps"], stored["minutes"]) == (2, 5.0)
+
+
+def test_a_resumed_minutes_run_keeps_its_learning_rate_schedule(tiny_style, tmp_path, monkeypatch):
+    import types
+
+    import doodle.train
+
+    class Killed(Exception):
+        pass
+
+    # A clock that only training steps advance (one second each) makes the budget's schedule deterministic.
+    clock, kill_after = [0.0], [math.inf]
+    step = doodle.train.train_step
+
+    def one_second_step(*args, **kw):
+        clock[0] += 1.0
+        if clock[0] > kill_after[0]:
+            raise Killed
+        return step(*args, **kw)
+
+    monkeypatch.setattr(doodle.train, "train_step", one_second_step)
+    monkeypatch.setattr(doodle.train, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    # Checkpoints at even steps, logs every third: the checkpoint of step 2 has no log line of its own.
+    kw = dict(steps=10**9, minutes=6 / 60, checkpoint_every=2, log_every=3, sample_every=100)
+    train(config(tiny_style, tmp_path / "full", **kw), progress=False, log=lambda _m: None)
+    clock[0], kill_after[0] = 0.0, 3.0
+    with pytest.raises(Killed):
+        train(config(tiny_style, tmp_path / "killed", **kw), progress=False, log=lambda _m: None)
+    assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["step"] == 2
+    kill_after[0] = math.inf
+    train(TrainConfig.from_run(tmp_path / "killed"), resume=True, progress=False, log=lambda _m: None)
+    logs = [[(e["step"], e["lr"]) for e in map(json.loads, (tmp_path / run / "log.jsonl").read_text().splitlines())]
+            for run in ("full", "killed")]
+    assert logs[1] == logs[0] and len(logs[0]) >= 2
