@@ -213,3 +213,39 @@ def test_browser_draws_a_stroke_and_undo_restores_the_painting(live_server, tmp_
         assert (canvas_pixels(driver) == palette[0]).all()
     finally:
         driver.quit()
+
+
+@pytest.mark.slow
+def test_browser_shows_the_newest_answer_when_an_older_one_arrives_mid_decode(live_server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver = chromium_driver(tmp_path)
+    try:
+        driver.get(live_server)
+        wait_for_render(driver)
+        # Hold the next two answers, hand the page the newer one, and the older one as
+        # soon as the newer one starts decoding.
+        driver.execute_script("""
+            const realFetch = window.fetch, realDecode = HTMLImageElement.prototype.decode, held = [];
+            let releaseOlder = null;
+            window.fetch = async (url, options) => {
+              const response = await realFetch(url, options);
+              if (!String(url).includes('/api/render')) return response;
+              return new Promise((resolve) => {
+                held.push(() => resolve(response));
+                if (held.length === 2) { releaseOlder = held[0]; held[1](); }
+              });
+            };
+            HTMLImageElement.prototype.decode = function () {
+              const decoding = realDecode.call(this);
+              if (releaseOlder) { releaseOlder(); releaseOlder = null; }
+              return decoding;
+            };""")
+        driver.find_element(By.ID, "reroll").click()
+        driver.find_element(By.ID, "reroll").click()
+        wait_for_render(driver, timeout=15)
+        status = driver.find_element(By.ID, "status")
+        assert "error" not in status.get_attribute("class"), status.text
+        assert driver.execute_script("return window.doodle.state.shownSeq === window.doodle.state.seq")
+    finally:
+        driver.quit()

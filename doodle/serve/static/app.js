@@ -277,12 +277,26 @@ async function send(form, key, seq) {
     }
     const blob = await response.blob();
     if (seq <= state.shownSeq) return; // a newer painting is already on screen
-    const img = $("render");
+    // Decoded off-screen: the image on screen is only touched below, at once, by the
+    // newest answer. Decoding it in place let an older answer overwrite a newer one
+    // mid-decode (and the interrupted decode read as a lost server).
     const url = URL.createObjectURL(blob);
-    img.src = url;
-    await img.decode();
-    if (seq <= state.shownSeq) return;
+    const decoded = new Image();
+    decoded.src = url;
+    try {
+      await decoded.decode();
+    } catch (error) {
+      URL.revokeObjectURL(url);
+      if (seq > state.shownSeq) say(`the server's painting could not be decoded (${error.message}); draw again`, true);
+      return;
+    }
+    if (seq <= state.shownSeq) {
+      URL.revokeObjectURL(url); // a newer painting got on screen while this one decoded
+      return;
+    }
     state.shownSeq = seq;
+    const img = $("render");
+    img.src = url;
     if (state.renderUrl) URL.revokeObjectURL(state.renderUrl);
     state.renderUrl = url;
     state.renderBlob = blob;
