@@ -32,7 +32,7 @@ from doodle.architectures import DEFAULT_ARCH, build_generator
 from doodle.generator import MaskGenerator
 from doodle.images import save_rgb, to_array, to_tensor
 from doodle.legend import write_legend
-from doodle.loss import CONTENT_LAYERS, RegionStyleLoss, style_losses_as_floats
+from doodle.loss import CONTENT_LAYERS, RegionStyleLoss
 from doodle.maskdata import StepBatches, TrainingMasks, held_out_masks
 from doodle.photodata import TrainingPhotos, find_photos
 from doodle.memory import check_fits, estimate_vgg_bytes
@@ -229,6 +229,29 @@ def _check_resumed_loss_net(recorded: str | None, net_id: str, requested: str, c
                      f"{net_id}; {fix} to resume it, or start a new run to train against {net_id}")
 
 
+def _load_loss_net_rank0_first(spec: str, layers: tuple[str, ...], seed: int, rank: int, world: int,
+                               log: Callable[[str], None]) -> torch.nn.Module:
+    """The loss network, resolved (and on a fresh machine fetched) by rank 0 alone.
+
+    The other ranks wait, then load what rank 0 resolved from the cache: fetching
+    at once they would race on it, and an ``auto`` that fell back to random
+    weights on rank 0 must not find other weights elsewhere.
+    """
+    resolved: list[str | None] = [None]
+    if rank == 0:
+        try:
+            net = load_loss_net(spec, layers=layers, seed=seed, log=log)
+            resolved = [loss_net_spec(net.net_id) if spec == "auto" else spec]
+        finally:
+            if world > 1:
+                dist.broadcast_object_list(resolved, src=0)  # None: rank 0 failed, and says why
+        return net
+    dist.broadcast_object_list(resolved, src=0)
+    if resolved[0] is None:
+        raise ValueError("rank 0 could not load the loss network; see its error")
+    return load_loss_net(resolved[0], layers=layers, seed=seed, log=log)
+
+
 def _budget_spent(minutes: float | None, seconds: float, world: int, device: torch.device) -> float | None:
     """Share of a ``--minutes`` budget spent (None without one); rank 0's clock decides for every rank."""
     if minutes is None:
@@ -378,7 +401,7 @@ def train(
     # Loss network and style targets (computed once).
     precision = resolve_precision(config.precision, target)
     layers = config.style_layers + (config.content_layers if config.content is not None else ())
-    net = load_loss_net(config.loss_net, layers=layers, seed=config.seed, log=say).to(target)
+    net = _load_loss_net_rank0_first(config.loss_net, layers, config.seed, rank, world, log=say).to(target)
     if ckpt is not None:
         _check_resumed_loss_net(ckpt.get("loss_net"), net.net_id, config.loss_net, out / "checkpoint.pt")
     say(f"style: {k} regions, palette {format_palette(style.palette)}; precision {precision}; {world} process(es)")
@@ -445,15 +468,22 @@ def train(
         batch = one_hot(labels.to(target, non_blocking=True), k)
         loss, parts = train_step(ddp_model, loss_fn, optimizer, batch, noise, precision, scaler, photos)
         last = step == config.steps or (spent is not None and spent >= 1.0)
+        losses = torch.stack([torch.as_tensor(v, device=target).detach().float().reshape(())
+                              for v in (loss, *parts.values())])
+        if world > 1:
+            # The mean of all ranks is what is logged, and what every rank checks: a rank raising alone
+            # would leave the others waiting in the next all-reduce.
+            dist.all_reduce(losses)
+            losses /= world
+        loss_value, *part_values = losses.tolist()
+        if not math.isfinite(loss_value):
+            raise ValueError(f"loss became {loss_value} at step {step}; lower --lr or use --precision fp32")
         if rank == 0:
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise ValueError(f"loss became {loss_value} at step {step}; lower --lr or use --precision fp32")
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4g}")
             if step % config.log_every == 0 or last:
                 now = time.perf_counter()
-                entry = {"step": step, "loss": loss_value, "layers": style_losses_as_floats(parts), "lr": lr,
+                entry = {"step": step, "loss": loss_value, "layers": dict(zip(parts, part_values)), "lr": lr,
                          "steps_per_s": (step - tick_step) / max(now - tick, 1e-9), "elapsed_s": elapsed + now - t0}
                 tick, tick_step = now, step
                 with open(out / "log.jsonl", "a") as f:

