@@ -23,6 +23,7 @@ pytest.importorskip("starlette", reason="doodle serve needs the serve extra: pip
 
 from starlette.testclient import TestClient  # noqa: E402
 
+from doodle.architectures import DEFAULT_ARCH, build_generator  # noqa: E402
 from doodle.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from doodle.cli import main  # noqa: E402
 from doodle.serve import server  # noqa: E402
@@ -52,14 +53,14 @@ def make_style(folder):
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    """A run folder trained for a few steps (tiny generator, random loss net): RUN/checkpoint.pt etc."""
+    """A run folder trained for a few steps (a tiny default-architecture generator, random loss net)."""
     folder = tmp_path_factory.mktemp("serve")
     style, style_map = make_style(folder)
     torch.set_num_threads(2)
     config = TrainConfig(style=str(style), style_map=str(style_map), out=str(folder / "painting"), size=32, batch=2,
                          steps=4, style_layers=("relu1_1", "relu2_1"), loss_net="random", precision="fp32",
                          workers=0, sample_every=4, checkpoint_every=4, log_every=4, samples=1, lr=0.02,
-                         generator={"width": 4, "scales": 3})
+                         generator={"arch": DEFAULT_ARCH, "width": 4, "blocks": 1})
     train(config, progress=False, log=lambda _m: None)
     return folder / "painting"
 
@@ -178,6 +179,33 @@ def test_render_seed_gives_variations(client, styles):
     map_bytes = png(doodle_map(styles[0].palette))
     a, b, c = (pixels(render(client, map_bytes, seed=s).content) for s in (1, 1, 2))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_render_comes_from_the_trained_network_not_the_region_colours_alone(client, styles, trained_run, tmp_path):
+    assert styles[0].model.arch == DEFAULT_ARCH
+    labels = np.repeat(np.arange(3, dtype=np.uint8), 16)[None].repeat(20, 0)
+    map_bytes = png(styles[0].palette.colours[labels])
+    served = pixels(render(client, map_bytes, seed=1).content).astype(float)
+    base = torch.sigmoid(styles[0].model.region_color.detach()).numpy() * 255
+
+    def served_by(change):
+        ckpt = load_checkpoint(trained_run / "checkpoint.pt")
+        change(ckpt["model"])
+        folder = tmp_path / f"variant{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        save_checkpoint(folder / "checkpoint.pt", ckpt)
+        app = create_app(load_styles(checkpoint=folder / "checkpoint.pt", log=lambda _m: None), threads=2)
+        return pixels(render(TestClient(app), map_bytes, seed=1).content).astype(float)
+
+    # Same region colours, the network as before training: another painting, so the trained weights are used.
+    untrained = build_generator(styles[0].model.to_config()).state_dict()
+    untrained_render = served_by(lambda model: model.update(untrained, region_color=model["region_color"]))
+    assert np.abs(served - untrained_render).mean() > 1, np.abs(served - untrained_render).mean()
+    # All regions given one base colour: the regions still come out apart, so the forward pass reads the mask.
+    equal = served_by(lambda model: model["region_color"].copy_(model["region_color"].mean(0)))
+    means = np.array([equal[labels == region].mean(axis=0) for region in range(3)])
+    gaps = [np.abs(means[a] - means[b]).max() for a, b in ((0, 1), (0, 2), (1, 2))]
+    assert min(gaps) > 1, (means, base)
 
 
 def test_render_paints_regions_in_their_style_colours(client, styles):
