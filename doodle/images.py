@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -29,6 +31,51 @@ MAX_IMAGE_PIXELS = 4096 * 4096 * 4
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 # Pillow's default, stated so that nobody flips it: a truncated file must fail.
 Image.LOAD_TRUNCATED_IMAGES = False
+#: What Pillow raises for a broken file: SyntaxError from some format plugins,
+#: OSError for truncation, UnidentifiedImageError (a ValueError)...
+PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
+#: Files taken as images (case-insensitive) where a folder of maps or photos is
+#: given; anything else in the folder is ignored.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+class ImageTooLarge(ValueError):
+    """An image with more pixels than may be decoded safely."""
+
+
+@contextmanager
+def refuse_bombs(what: str, fix: str) -> Iterator[None]:
+    """Refuse, as :class:`ImageTooLarge`, images that Pillow decodes in the block with too many pixels.
+
+    Between 1x and 2x ``PIL.Image.MAX_IMAGE_PIXELS`` Pillow only warns; those are
+    refused too.
+
+    Parameters
+    ----------
+    what : str
+        The image, for the message (``"image PATH"``, ``"the map"``).
+    fix : str
+        What to do about it, ending the message.
+
+    Examples
+    --------
+    >>> with refuse_bombs("the map", "scale it down"):
+    ...     raise Image.DecompressionBombError("too many pixels")
+    Traceback (most recent call last):
+    ...
+    doodle.images.ImageTooLarge: the map is too large to read safely (too many pixels); scale it down
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"{what} is too large to read safely ({one_line(exc)}); {fix}") from None
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The files of ``folder`` with an image suffix (:data:`IMAGE_SUFFIXES`), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -53,28 +100,20 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
     FileNotFoundError
         ``path`` does not exist.
     ValueError
-        ``path`` is not a readable image, is truncated, or is larger than
-        ``PIL.Image.MAX_IMAGE_PIXELS``.
+        ``path`` is not a readable image or is truncated.
+    ImageTooLarge
+        ``path`` is larger than ``PIL.Image.MAX_IMAGE_PIXELS`` (a ValueError too).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with warnings.catch_warnings():
-            # Between 1x and 2x the limit Pillow only warns; refuse those too.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+    with refuse_bombs(f"image {path}", f"resize it below {Image.MAX_IMAGE_PIXELS} pixels"):
+        try:
             with Image.open(path) as im:
                 im.load()
                 return pil_to_rgb(im)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ValueError(
-            f"image {path} is too large to read safely ({one_line(exc)}); "
-            f"resize it below {Image.MAX_IMAGE_PIXELS} pixels"
-        ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Pillow reports broken files with any of these (SyntaxError from some
-        # format plugins, OSError for truncation, UnidentifiedImageError...).
-        raise ValueError(f"cannot read image {path}: {one_line(exc)}; give a PNG or JPEG file") from None
+        except PILLOW_ERRORS as exc:
+            raise ValueError(f"cannot read image {path}: {one_line(exc)}; give a PNG or JPEG file") from None
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -89,7 +128,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return im.height, im.width
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except PILLOW_ERRORS as exc:
         raise ValueError(f"cannot read image {path}: {one_line(exc)}; give a PNG or JPEG file") from None
 
 
@@ -109,7 +148,6 @@ def pil_to_rgb(im: Image.Image) -> np.ndarray:
         grey = np.asarray(im, dtype=np.float64) / 257.0
         return np.repeat(np.rint(grey).astype(np.uint8)[:, :, None], 3, axis=2)
     return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-
 
 
 def save_rgb(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> None:

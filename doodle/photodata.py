@@ -10,13 +10,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from doodle.images import image_size, load_rgb, resize_labels, resize_rgb
+from doodle.images import IMAGE_SUFFIXES, image_size, list_images, load_rgb, resize_labels, resize_rgb
 from doodle.maskdata import epoch_order
 from doodle.palette import Palette
 from doodle.semantic import ASPECT_TOLERANCE, target_labels
-
-#: Files taken as photos (case-insensitive); anything else in the folder is ignored.
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def find_photos(folder: str | os.PathLike, skip_corrupt: bool = False) -> list[Path]:
@@ -34,9 +31,8 @@ def find_photos(folder: str | os.PathLike, skip_corrupt: bool = False) -> list[P
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"--content {folder} is not a folder; give a folder of photos (JPEG or PNG)")
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
     photos = []
-    for path in paths:
+    for path in list_images(folder):
         try:
             image_size(path)
         except ValueError as exc:
@@ -46,13 +42,13 @@ def find_photos(folder: str | os.PathLike, skip_corrupt: bool = False) -> list[P
             continue
         photos.append(path)
     if not photos:
-        raise ValueError(f"no photos in {folder} (looked for {', '.join(PHOTO_SUFFIXES)} files)")
+        raise ValueError(f"no photos in {folder} (looked for {', '.join(IMAGE_SUFFIXES)} files)")
     return photos
 
 
 def photo_map(photo: Path, maps_dir: Path) -> Path:
     """The semantic map of ``photo`` in ``maps_dir``: the file with the photo's name stem (a PNG, say)."""
-    found = sorted(p for p in maps_dir.glob(photo.stem + ".*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    found = sorted(p for p in maps_dir.glob(photo.stem + ".*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not found:
         raise ValueError(f"photo {photo.name} has no map in {maps_dir} (expected {photo.stem}.png); "
                          f"draw one or remove the photo")

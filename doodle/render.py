@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -13,22 +13,22 @@ import torch
 from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.device import resolve_device
 from doodle.generator import MaskGenerator
-from doodle.images import save_rgb
+from doodle.images import IMAGE_SUFFIXES, list_images, save_rgb
 from doodle.palette import Palette
 from doodle.precision import autocast, resolve_precision
 from doodle.semantic import load_target_map, one_hot
 
 
-#: Map files a folder given to ``doodle render --map`` may hold.
-MAP_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
 class Rendered(NamedTuple):
-    """One image written by :func:`render_file`."""
+    """One image written by :func:`render_file` or :func:`doodle.stylize.stylize_files`."""
 
     path: Path
     seed: int
     seconds: float  #: wall time of the forward pass alone
+
+
+#: Paints one input file of :func:`paint_files` to its output path: ``(source, target) -> images written``.
+Painter = Callable[[Path, Path], list[Rendered]]
 
 
 def render_labels(
@@ -130,22 +130,47 @@ def render_file(
         targets = [out_path]
     else:
         targets = [out_path.with_name(f"{out_path.stem}_v{i}{out_path.suffix}") for i in range(variations)]
-    written = []
-    for i, target in enumerate(targets):
-        start = time.perf_counter()
-        image = render_labels(model, labels, seed=seed + i, precision=precision)
-        seconds = time.perf_counter() - start
-        save_rgb(target, image)
-        written.append(Rendered(target, seed + i, seconds))
-    return written
+    return [write_timed(target, seed + i, lambda: render_labels(model, labels, seed=seed + i, precision=precision))
+            for i, target in enumerate(targets)]
 
 
-def plan_outputs(map_path: Path, out: Path) -> list[tuple[Path, Path]]:
-    """Pair each map to render with its output PNG.
+def write_timed(path: Path, seed: int, forward: Callable[[], torch.Tensor]) -> Rendered:
+    """Run ``forward`` (a forward pass, timed alone) and save its image to ``path`` atomically.
 
-    A directory of maps (``*.png``, ``*.jpg``, ``*.jpeg``) goes to the directory
-    ``out`` as ``out/<stem>.png``; a single map goes to ``out``, or to
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "black.png"
+    >>> write_timed(out, 0, lambda: torch.zeros(1, 3, 2, 2)).path.exists()
+    True
+    """
+    start = time.perf_counter()
+    image = forward()
+    seconds = time.perf_counter() - start
+    save_rgb(path, image)
+    return Rendered(path, seed, seconds)
+
+
+def plan_outputs(source: Path, out: Path, what: str = "map", option: str = "--map") -> list[tuple[Path, Path]]:
+    """Pair each image to paint with its output PNG.
+
+    A folder of images (:data:`doodle.images.IMAGE_SUFFIXES`) goes to the
+    folder ``out`` as ``out/<stem>.png``; a single image goes to ``out``, or to
     ``out/<stem>.png`` if ``out`` is an existing directory.
+
+    Parameters
+    ----------
+    source : Path
+        An image, or a folder of them.
+    out : Path
+        Output PNG or folder.
+    what, option : str
+        What the images are and the command's option for them, for messages.
+
+    Returns
+    -------
+    list of (Path, Path)
+        ``(source, output)`` pairs, sorted by source name.
 
     Examples
     --------
@@ -155,22 +180,67 @@ def plan_outputs(map_path: Path, out: Path) -> list[tuple[Path, Path]]:
     >>> [(src.name, dst.as_posix()) for src, dst in plan_outputs(d, Path("out"))]
     [('a.png', 'out/a.png'), ('b.jpg', 'out/b.png')]
     """
-    if not map_path.exists():
-        raise FileNotFoundError(f"map not found: {map_path}")
-    if map_path.is_dir():
-        maps = sorted(p for p in map_path.iterdir() if p.is_file() and p.suffix.lower() in MAP_SUFFIXES)
-        if not maps:
-            raise ValueError(f"no {', '.join('*' + s for s in MAP_SUFFIXES)} maps in {map_path}")
+    if not source.exists():
+        raise FileNotFoundError(f"{what} not found: {source}")
+    if source.is_dir():
+        images = list_images(source)
+        if not images:
+            raise ValueError(f"no {what}s in {source} (looked for {', '.join(IMAGE_SUFFIXES)} files)")
         if out.exists() and not out.is_dir():
-            raise ValueError(f"--map is a directory, so -o must be a directory too, but {out} is a file")
-        stems = [p.stem for p in maps]
+            raise ValueError(f"{option} is a directory, so -o must be a directory too, but {out} is a file")
+        stems = [p.stem for p in images]
         clashes = sorted({s for s in stems if stems.count(s) > 1})
         if clashes:
-            raise ValueError(f"maps {', '.join(clashes)} exist with several extensions in {map_path}; keep one of each")
-        return [(p, out / f"{p.stem}.png") for p in maps]
+            raise ValueError(f"{what}s {', '.join(clashes)} exist with several extensions in {source}; "
+                             f"keep one of each")
+        return [(p, out / f"{p.stem}.png") for p in images]
     if out.is_dir():
-        return [(map_path, out / f"{map_path.stem}.png")]
-    return [(map_path, out)]
+        return [(source, out / f"{source.stem}.png")]
+    return [(source, out)]
+
+
+def paint_files(
+    checkpoint: str | os.PathLike,
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    prepare: Callable[[MaskGenerator, Palette, list[tuple[Path, Path]]], Painter],
+    device: str = "auto",
+    what: str = "map",
+    option: str = "--map",
+) -> Iterator[Rendered]:
+    """The pipeline of ``doodle render`` and ``doodle stylize``: an image or a folder in, PNGs out.
+
+    Every output path is planned (and bad paths refused) before the checkpoint
+    is loaded, and the checkpoint is checked against the jobs before the first
+    image is painted, so a mistake fails in seconds, not halfway through a folder.
+
+    Parameters
+    ----------
+    checkpoint : path-like
+        ``RUN/checkpoint.pt``; one saved on any device loads.
+    source, out : path-like
+        As :func:`plan_outputs`.
+    prepare : callable
+        ``prepare(model, palette, jobs)`` with the generator (in eval mode, still
+        on the CPU) and the ``(source, output)`` pairs: refuses a checkpoint that
+        does not suit the jobs and returns the :data:`Painter` of one job.
+    device : str
+        As :func:`doodle.device.resolve_device`.
+    what, option : str
+        As :func:`plan_outputs`.
+
+    Yields
+    ------
+    Rendered
+        Each image as it is written.
+    """
+    jobs = plan_outputs(Path(source), Path(out), what=what, option=option)
+    place = resolve_device(device)
+    model, palette = generator_from_checkpoint(load_checkpoint(checkpoint))
+    paint = prepare(model, palette, jobs)
+    model.to(place)
+    for image, target in jobs:
+        yield from paint(image, target)
 
 
 def render_files(
@@ -185,15 +255,11 @@ def render_files(
 ) -> Iterator[Rendered]:
     """``doodle render``: render a map file, or a folder of them, with a checkpoint's generator.
 
-    Every output path is planned (and bad paths refused) before the model is
-    loaded; images are yielded as they are written. See :func:`plan_outputs`
-    and :func:`render_file` for the parameters; ``device`` as
-    :func:`doodle.device.resolve_device` (a checkpoint from any device loads).
+    See :func:`paint_files` for the pipeline and :func:`render_file` for the
+    parameters; images are yielded as they are written.
     """
-    jobs = plan_outputs(Path(map_path), Path(out))
-    target = resolve_device(device)
-    model, palette = generator_from_checkpoint(load_checkpoint(checkpoint))
-    model.to(target)
-    for source, target in jobs:
-        yield from render_file(model, palette, source, target, size=size, seed=seed, variations=variations,
-                               precision=precision)
+    def prepare(model: MaskGenerator, palette: Palette, jobs: list[tuple[Path, Path]]) -> Painter:
+        return lambda source, target: render_file(model, palette, source, target, size=size, seed=seed,
+                                                  variations=variations, precision=precision)
+
+    return paint_files(checkpoint, map_path, out, prepare, device=device)

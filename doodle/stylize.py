@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
-from doodle.device import resolve_device
 from doodle.generator import MaskGenerator
-from doodle.images import fit_size, resize_labels, resize_rgb, save_rgb, to_tensor
+from doodle.images import fit_size, resize_labels, resize_rgb, to_tensor
+from doodle.palette import Palette
 from doodle.photodata import photo_and_labels, photo_map
 from doodle.precision import autocast, resolve_precision
-from doodle.render import Rendered, plan_outputs
+from doodle.render import Painter, Rendered, paint_files, write_timed
 from doodle.semantic import one_hot
 
 
@@ -79,12 +77,14 @@ def stylize_files(
 ) -> Iterator[Rendered]:
     """``doodle stylize``: paint a photo, or a folder of photos, with a checkpoint's stylizer.
 
+    The pipeline is :func:`doodle.render.paint_files`.
+
     Parameters
     ----------
     checkpoint : path-like
         ``RUN/checkpoint.pt`` of ``doodle train --content``.
     content : path-like
-        A photo, or a folder of them (``*.png``, ``*.jpg``, ``*.jpeg``).
+        A photo, or a folder of them (:data:`doodle.images.IMAGE_SUFFIXES`).
     out : path-like
         Output PNG (one photo) or folder (``out/<stem>.png`` per photo; see
         :func:`doodle.render.plan_outputs`).
@@ -102,27 +102,27 @@ def stylize_files(
     Rendered
         Each image written, with the time of its forward pass.
     """
-    jobs = plan_outputs(Path(content), Path(out))
-    model, palette = generator_from_checkpoint(load_checkpoint(checkpoint))
-    check_stylizer(model, f"checkpoint {checkpoint}")
-    maps = None
-    if content_map is not None:
-        content_map = Path(content_map)
-        if model.k == 1:
-            raise ValueError(f"checkpoint {checkpoint} was trained without maps (one region); leave out --content-map")
-        if Path(content).is_dir() != content_map.is_dir():
-            raise ValueError("give a map file for a photo, or a folder of maps for a folder of photos")
-        maps = [photo_map(source, content_map) if content_map.is_dir() else content_map for source, _ in jobs]
-    elif model.k > 1:
-        raise ValueError(f"checkpoint {checkpoint} paints {model.k} regions: give the photo's map (--content-map)")
-    model.to(resolve_device(device))
-    for i, (source, target) in enumerate(jobs):
-        photo, labels = photo_and_labels(source, None if maps is None else maps[i], palette)
-        if size is not None:
-            shape = fit_size(*photo.shape[:2], size)
-            photo, labels = resize_rgb(photo, shape), resize_labels(labels, shape)
-        start = time.perf_counter()
-        image = stylize_photo(model, photo, labels, precision=precision)
-        seconds = time.perf_counter() - start
-        save_rgb(target, image)
-        yield Rendered(target, 0, seconds)
+    def prepare(model: MaskGenerator, palette: Palette, jobs: list[tuple[Path, Path]]) -> Painter:
+        check_stylizer(model, f"checkpoint {checkpoint}")
+        maps: dict[Path, Path] = {}
+        if content_map is not None:
+            map_path = Path(content_map)
+            if model.k == 1:
+                raise ValueError(f"checkpoint {checkpoint} was trained without maps (one region); "
+                                 f"leave out --content-map")
+            if Path(content).is_dir() != map_path.is_dir():
+                raise ValueError("give a map file for a photo, or a folder of maps for a folder of photos")
+            maps = {source: photo_map(source, map_path) if map_path.is_dir() else map_path for source, _ in jobs}
+        elif model.k > 1:
+            raise ValueError(f"checkpoint {checkpoint} paints {model.k} regions: give the photo's map (--content-map)")
+
+        def paint(source: Path, target: Path) -> list[Rendered]:
+            photo, labels = photo_and_labels(source, maps.get(source), palette)
+            if size is not None:
+                shape = fit_size(*photo.shape[:2], size)
+                photo, labels = resize_rgb(photo, shape), resize_labels(labels, shape)
+            return [write_timed(target, 0, lambda: stylize_photo(model, photo, labels, precision=precision))]
+
+        return paint
+
+    return paint_files(checkpoint, content, out, prepare, device=device, what="photo", option="--content")

@@ -11,7 +11,7 @@ from doodle.cli.options import device_option, precision_option
 @click.option("--checkpoint", "checkpoint_path", required=True, type=click.Path(dir_okay=False),
               help="RUN/checkpoint.pt written by `doodle train`.")
 @click.option("--map", "map_path", required=True, type=click.Path(),
-              help="A semantic map painted with the style's colours, or a directory of them (*.png, *.jpg).")
+              help="A semantic map painted with the style's colours, or a directory of them (PNG, JPEG, WebP, BMP, TIFF).")
 @click.option("-o", "--out", required=True, type=click.Path(),
               help="Output PNG, or directory (one PNG per map).")
 @click.option("--size", type=click.IntRange(min=1), default=None,

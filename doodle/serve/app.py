@@ -46,7 +46,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from doodle.serve.imagebytes import MAX_UPLOAD_SIDE, ImageTooLarge
+from doodle.images import ImageTooLarge
+from doodle.serve.imagebytes import MAX_UPLOAD_SIDE
 from doodle.serve.render_queue import RenderQueue, Superseded
 from doodle.serve.rendering import MAX_RENDER_SIDE, OffPalette, random_map, render_map, snapped_map
 from doodle.serve.styles import ServedStyle

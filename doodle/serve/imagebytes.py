@@ -10,12 +10,11 @@ PNG cannot expand to gigabytes.
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 from PIL import Image
 
-from doodle.images import pil_to_rgb
+from doodle.images import PILLOW_ERRORS, ImageTooLarge, pil_to_rgb, refuse_bombs
 from maskgen.errors import one_line
 
 #: Longest accepted side of an uploaded image, in pixels.
@@ -23,10 +22,6 @@ MAX_UPLOAD_SIDE = 4096
 #: Formats an upload may be in.
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 _FORMAT_NAMES = ", ".join(UPLOAD_FORMATS[:-1]) + " or " + UPLOAD_FORMATS[-1]
-
-
-class ImageTooLarge(ValueError):
-    """An upload whose pixel size is over :data:`MAX_UPLOAD_SIDE`."""
 
 
 def decode_image(data: bytes, what: str = "map", max_side: int = MAX_UPLOAD_SIDE) -> np.ndarray:
@@ -49,8 +44,8 @@ def decode_image(data: bytes, what: str = "map", max_side: int = MAX_UPLOAD_SIDE
 
     Raises
     ------
-    ImageTooLarge
-        Width or height over ``max_side``.
+    doodle.images.ImageTooLarge
+        Width or height over ``max_side``, or more pixels than Pillow decodes safely.
     ValueError
         Empty, truncated, or not a PNG/JPEG/WebP/BMP/GIF image.
 
@@ -65,9 +60,8 @@ def decode_image(data: bytes, what: str = "map", max_side: int = MAX_UPLOAD_SIDE
     """
     if not data:
         raise ValueError(f"the {what} is empty; send a PNG file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+    with refuse_bombs(f"the {what}", "scale it down"):
+        try:
             with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as im:
                 if im.width > max_side or im.height > max_side:
                     raise ImageTooLarge(
@@ -76,15 +70,12 @@ def decode_image(data: bytes, what: str = "map", max_side: int = MAX_UPLOAD_SIDE
                     )
                 im.load()
                 return pil_to_rgb(im)
-    except ImageTooLarge:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"the {what} is too large to decode safely ({one_line(exc)}); scale it down") from None
-    except Image.UnidentifiedImageError:
-        raise ValueError(f"the {what} is not a {_FORMAT_NAMES} image; send a PNG") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Pillow reports broken files with any of these (truncation, bad chunks...).
-        raise ValueError(f"the {what} is not a readable image ({one_line(exc)}); send a PNG") from None
+        except ImageTooLarge:
+            raise
+        except Image.UnidentifiedImageError:
+            raise ValueError(f"the {what} is not a {_FORMAT_NAMES} image; send a PNG") from None
+        except PILLOW_ERRORS as exc:
+            raise ValueError(f"the {what} is not a readable image ({one_line(exc)}); send a PNG") from None
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

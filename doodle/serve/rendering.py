@@ -14,10 +14,10 @@ from typing import NamedTuple
 import numpy as np
 
 import maskgen
-from doodle.images import fit_size, to_uint8
+from doodle.images import ImageTooLarge, fit_size, to_uint8
 from doodle.palette import Palette, colorize
 from doodle.render import render_labels
-from doodle.serve.imagebytes import ImageTooLarge, decode_image, encode_png
+from doodle.serve.imagebytes import decode_image, encode_png
 from doodle.semantic import target_labels
 from doodle.serve.styles import ServedStyle
 
