@@ -21,7 +21,7 @@ from doodle.images import fit_size, image_size, load_rgb, resize_labels, resize_
 from doodle.loss import CONTENT_LAYERS, RegionStyleLoss
 from doodle.memory import check_fits, estimate_vgg_bytes
 from doodle.precision import autocast, resolve_precision
-from doodle.semantic import ASPECT_TOLERANCE, load_style, load_target_map, one_hot
+from doodle.semantic import check_aspect, load_style, load_target_map, one_hot
 from doodle.vgg import deepest_layer
 from doodle.weights import load_loss_net
 from doodle.vgg import DEFAULT_STYLE_LAYERS
@@ -281,10 +281,8 @@ def optimize_files(
     # Refuse a job that cannot fit before loading anything (VGG-19 is the larger net).
     h, w = fit_size(*image_size(target_map if target_map is not None else content), size)
     if content is not None and target_map is not None:
-        (ph, pw), (mh, mw) = image_size(content), image_size(target_map)
-        if abs((pw / ph) / (mw / mh) - 1.0) > ASPECT_TOLERANCE:
-            raise ValueError(f"content photo is {pw}x{ph} but target map is {mw}x{mh}: the aspect ratios differ; "
-                             f"give the photo's own map, at any scale")
+        check_aspect("content photo", image_size(content), "target map", image_size(target_map),
+                     "give the photo's own map")
     check_fits(estimate_vgg_bytes(h, w, last_layer=deepest_layer("vgg19", layers)), f"optimizing at {w}x{h}")
     exemplar = load_style(style, style_map, regions=regions, size=size, log=log)
     if target_map is not None:

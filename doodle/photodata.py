@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from doodle.images import IMAGE_SUFFIXES, image_size, list_images, load_rgb, resize_labels, resize_rgb
 from doodle.maskdata import epoch_order
 from doodle.palette import Palette
-from doodle.semantic import ASPECT_TOLERANCE, target_labels
+from doodle.semantic import check_aspect, target_labels
 
 
 def find_photos(folder: str | os.PathLike, skip_corrupt: bool = False) -> list[Path]:
@@ -64,16 +64,13 @@ def photo_and_labels(photo: Path, map_path: Path | None, palette: Palette | None
     if map_path is None:
         return image, np.zeros(image.shape[:2], np.uint8)
     rgb_map = load_rgb(map_path)
-    check_aspect(photo, image.shape[:2], map_path, rgb_map.shape[:2])
+    check_map_fits_photo(photo, image.shape[:2], map_path, rgb_map.shape[:2])
     return image, resize_labels(target_labels(rgb_map, palette), image.shape[:2])
 
 
-def check_aspect(photo: Path, photo_size: tuple[int, int], map_path: Path, map_size: tuple[int, int]) -> None:
+def check_map_fits_photo(photo: Path, photo_size: tuple[int, int], map_path: Path, map_size: tuple[int, int]) -> None:
     """Refuse a map whose aspect ratio differs from its photo's (sizes are (height, width))."""
-    (ih, iw), (mh, mw) = photo_size, map_size
-    if abs((mw / mh) / (iw / ih) - 1.0) > ASPECT_TOLERANCE:
-        raise ValueError(f"map {map_path} is {mw}x{mh} but photo {photo} is {iw}x{ih}: the aspect ratios differ; "
-                         f"draw the map over the photo, at any scale")
+    check_aspect(f"map {map_path}", map_size, f"photo {photo}", photo_size, "draw the map over the photo")
 
 
 class TrainingPhotos(Dataset):
@@ -110,7 +107,7 @@ class TrainingPhotos(Dataset):
                 raise ValueError(f"--content-maps {maps_dir} is not a folder; give the folder of the photos' maps")
             self.maps = [photo_map(p, maps_dir) for p in self.photos]
             for photo, map_path in zip(self.photos, self.maps):  # headers only: cheap, and before training starts
-                check_aspect(photo, image_size(photo), map_path, image_size(map_path))
+                check_map_fits_photo(photo, image_size(photo), map_path, image_size(map_path))
 
     def __len__(self) -> int:
         # Indices are unbounded (a stream); the batch sampler decides which are used.

@@ -23,6 +23,32 @@ from doodle.palette import Palette, fit_palette, format_palette, snap_to_palette
 ASPECT_TOLERANCE = 0.02
 
 
+def check_aspect(name: str, size: tuple[int, int], other_name: str, other_size: tuple[int, int], fix: str) -> None:
+    """Refuse two images whose aspect ratios differ by more than :data:`ASPECT_TOLERANCE`.
+
+    Parameters
+    ----------
+    name, other_name : str
+        The images, for the message (``"style map"``, ``"photo PATH"``).
+    size, other_size : (int, int)
+        Their ``(height, width)``.
+    fix : str
+        What to give instead; ``", at any scale"`` is added.
+
+    Examples
+    --------
+    >>> check_aspect("map", (100, 200), "photo", (50, 101), "draw the map over the photo")
+    >>> check_aspect("map", (100, 200), "photo", (100, 100), "draw the map over the photo")
+    Traceback (most recent call last):
+    ...
+    ValueError: map is 200x100 but photo is 100x100: the aspect ratios differ; draw the map over the photo, at any scale
+    """
+    (h, w), (oh, ow) = size, other_size
+    if abs((w / h) / (ow / oh) - 1.0) > ASPECT_TOLERANCE:
+        raise ValueError(f"{name} is {w}x{h} but {other_name} is {ow}x{oh}: the aspect ratios differ; "
+                         f"{fix}, at any scale")
+
+
 @dataclass
 class StyleExemplar:
     """A style image with its region labels at the working size.
@@ -98,11 +124,7 @@ def load_style(
     rgb_map = load_rgb(map_path)
     (ih, iw), (mh, mw) = image.shape[:2], rgb_map.shape[:2]
     if (ih, iw) != (mh, mw):
-        if abs((mw / mh) / (iw / ih) - 1.0) > ASPECT_TOLERANCE:
-            raise ValueError(
-                f"style map is {mw}x{mh} but style image is {iw}x{ih}: the aspect ratios differ; "
-                f"give a map drawn over the style image, at any scale"
-            )
+        check_aspect("style map", (mh, mw), "style image", (ih, iw), "give a map drawn over the style image")
         log(f"note: style map {map_path} is {mw}x{mh}, resizing it to the style image's {iw}x{ih} (nearest neighbour)")
     try:
         palette, labels = fit_palette(rgb_map, regions)
