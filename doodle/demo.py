@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-
 import maskgen
 from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.device import resolve_device
@@ -66,11 +65,7 @@ def run_demo(
             "or pass --exemplar DIR with style.png, style_map.png and target_*.png"
         )
     targets = sorted(exemplar.glob("target_*.png"))
-    ours = (out / MARKER).exists()
-    if out.exists() and any(out.iterdir()) and not ours:
-        raise ValueError(f"{out} is not empty and was not made by `doodle demo`; pass another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by doodle demo; the next demo run may replace this folder\n")
+    claim_demo_folder(out)
 
     t0 = time.perf_counter()
     config = TrainConfig(

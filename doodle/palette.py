@@ -48,8 +48,9 @@ MAX_MEMBERS = 8
 #: Pixels whose 8 neighbours are all within this distance are "flat"; borders
 #: (where anti-aliasing lives) are not flat.
 FLAT_DISTANCE = 24.0
-#: Labels are stored as uint8.
-MAX_REGIONS = 255
+#: Most regions a palette holds: labels are stored as uint8. (Not the most
+#: ``doodle map`` makes: :data:`doodle.segment.MAX_REGIONS`, maskgen's colours.)
+MAX_PALETTE_REGIONS = 255
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,8 +80,8 @@ class Palette:
 
     def __post_init__(self) -> None:
         regions = tuple(_check_colours(colours, f"region {i}") for i, colours in enumerate(self.members))
-        if not 1 <= len(regions) <= MAX_REGIONS:
-            raise ValueError(f"a palette has 1 to {MAX_REGIONS} regions, got {len(regions)}")
+        if not 1 <= len(regions) <= MAX_PALETTE_REGIONS:
+            raise ValueError(f"a palette has 1 to {MAX_PALETTE_REGIONS} regions, got {len(regions)}")
         for colours in regions:
             colours.setflags(write=False)
         object.__setattr__(self, "members", regions)
@@ -193,8 +194,8 @@ def fit_palette(rgb: np.ndarray, k: int | None = None, seed: int = 0) -> tuple[P
     _check_rgb(rgb)
     colours, inverse, counts = _unique_colours(rgb)
     if k is not None:
-        if not 1 <= k <= MAX_REGIONS:
-            raise ValueError(f"the number of regions must be between 1 and {MAX_REGIONS}, got {k}")
+        if not 1 <= k <= MAX_PALETTE_REGIONS:
+            raise ValueError(f"the number of regions must be between 1 and {MAX_PALETTE_REGIONS}, got {k}")
         if k > len(colours):
             raise ValueError(
                 f"the map has only {len(colours)} distinct colour(s), fewer than the {k} regions asked for; "

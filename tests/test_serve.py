@@ -578,3 +578,14 @@ def test_demo_ends_with_the_serve_command_for_its_run(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, [*command[1:], "--port", "0", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert started and "doodle serve: run (K=3, step 1) at http://127.0.0.1:" in result.output
+
+
+def test_demo_refuses_a_folder_it_did_not_make_before_training(tmp_path):
+    from doodle.demo import run_demo
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep")
+    with pytest.raises(ValueError, match="not made by `doodle demo`"):
+        run_demo(out=mine, steps=1, size=16, batch=1, loss_net="random", log=lambda _m: None)
+    assert [p.name for p in mine.iterdir()] == ["precious.txt"]
