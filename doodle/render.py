@@ -70,15 +70,39 @@ def render_labels(
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"expected a label map of shape (H, W), got shape {labels.shape}")
+    return run_generator(model, labels, precision, "generator", noise_seed=seed)
+
+
+def run_generator(model: MaskGenerator, labels: np.ndarray, precision: str, what: str,
+                  **inputs: object) -> torch.Tensor:
+    """One inference pass of a generator on a label map, refusing labels it does not know.
+
+    Parameters
+    ----------
+    model : MaskGenerator
+        In eval mode.
+    labels : np.ndarray
+        ``uint8`` ``(H, W)`` region indices.
+    precision : {"auto", "fp32", "bf16"}
+        See :func:`render_labels`.
+    what : str
+        What the model is, for messages.
+    **inputs
+        The model's other inputs (``noise_seed``, ``image``: tensors are moved to its device).
+
+    Returns
+    -------
+    torch.Tensor
+        ``float32`` ``(1, 3, H, W)`` RGB in [0, 1], on the model's device.
+    """
     if labels.size and int(labels.max()) >= model.k:
         raise ValueError(
-            f"label map uses region {int(labels.max())} but the generator knows {model.k} regions (0..{model.k - 1})"
+            f"label map uses region {int(labels.max())} but the {what} knows {model.k} regions (0..{model.k - 1})"
         )
     device = next(model.parameters()).device
-    resolved = resolve_precision(precision, device)
-    masks = one_hot(labels, model.k).to(device)
-    with torch.inference_mode(), autocast(resolved, device):
-        return model(masks, noise_seed=seed).float()
+    inputs = {name: x.to(device) if isinstance(x, torch.Tensor) else x for name, x in inputs.items()}
+    with torch.inference_mode(), autocast(resolve_precision(precision, device), device):
+        return model(one_hot(labels, model.k).to(device), **inputs).float()
 
 
 def render_file(

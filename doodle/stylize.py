@@ -13,9 +13,7 @@ from doodle.generator import MaskGenerator
 from doodle.images import fit_size, resize_labels, resize_rgb, to_tensor
 from doodle.palette import Palette
 from doodle.photodata import photo_and_labels, photo_map
-from doodle.precision import autocast, resolve_precision
-from doodle.render import Painter, Rendered, paint_files, write_timed
-from doodle.semantic import one_hot
+from doodle.render import Painter, Rendered, paint_files, run_generator, write_timed
 
 
 def check_stylizer(model: MaskGenerator, what: str = "this generator") -> None:
@@ -58,12 +56,7 @@ def stylize_photo(model: MaskGenerator, photo: np.ndarray, labels: np.ndarray | 
         labels = np.zeros(photo.shape[:2], np.uint8)
     if labels.shape != photo.shape[:2]:
         raise ValueError(f"map is {labels.shape[1]}x{labels.shape[0]} but photo is {photo.shape[1]}x{photo.shape[0]}")
-    if labels.size and int(labels.max()) >= model.k:
-        raise ValueError(f"map uses region {int(labels.max())} but the stylizer knows {model.k} regions")
-    device = next(model.parameters()).device
-    image = to_tensor(photo).to(device)
-    with torch.inference_mode(), autocast(resolve_precision(precision, device), device):
-        return model(one_hot(labels, model.k).to(device), image=image).float()
+    return run_generator(model, labels, precision, "stylizer", image=to_tensor(photo))
 
 
 def stylize_files(
