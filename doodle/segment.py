@@ -4,10 +4,15 @@ Most users have a painting and no map. :func:`segment_painting` makes one
 (``doodle map``), at a working size of :data:`WORK_SIDE` pixels on the longest
 side:
 
-1. Three groups of features per pixel (:func:`pixel_features`):
+1. Superpixels (:func:`superpixels`): Felzenszwalb's graph segmentation
+   (scikit-image) cuts the painting into a few hundred pieces of nearly one
+   colour that follow its edges. Clustering these rather than pixels keeps a
+   brush stroke, or a border where two colours blend, inside one piece, so
+   it cannot become a region or a speckle of its own.
+2. Features of each superpixel (:func:`superpixel_features`), means of those of
+   its pixels (:func:`pixel_features`):
 
-   - *colour*: CIELAB, smoothed over :data:`COLOUR_SIGMA` pixels so that single
-     brush strokes blend into the colour of their area;
+   - *colour*: CIELAB;
    - *texture*: the local standard deviation of L, a and b at the scales
      :data:`TEXTURE_SIGMAS`: how strongly the colour varies around the pixel,
      which tells a smooth sky from a grassy field of the same mean colour;
@@ -15,25 +20,31 @@ side:
      come out compact rather than scattered.
 
    Colour and texture are both in CIELAB units (about 2 is a just noticeable
-   difference), so a change in how much the colour varies weighs as much as
-   the same change in colour; position is weighted by :data:`WEIGHTS` so that
-   crossing the whole painting counts like a colour change of 30. Fixed
-   units, rather than scaling each group to the painting's own spread, keep
-   the noise of a group that does not vary from being blown up.
-2. K-means (scikit-learn) on those features (:func:`labels_from_features`). Without
-   a region count, ``K`` is the one in :data:`AUTO_REGIONS` (3..8) with the
-   best silhouette score on :data:`SILHOUETTE_SAMPLE` pixels. Two regions
-   (light and dark, say) scored best on both paintings measured and make a
-   poor doodle, so the choice starts at three.
-3. Solid regions (:func:`solid_regions`): maskgen's majority filter over a
+   difference); :data:`WEIGHTS` makes texture count twice and crossing the
+   whole painting like a colour change of 30. Fixed units, rather than
+   scaling each group to the painting's own spread, keep the noise of a group
+   that does not vary from being blown up.
+3. K-means (scikit-learn) of the superpixels, each weighted by its pixel
+   count. Without a region count, ``K`` is the one in :data:`AUTO_REGIONS`
+   (3..8) whose clusters have the best silhouette score on
+   :data:`SILHOUETTE_SAMPLE` pixels' own features (:func:`choose_regions`).
+   Two regions (light and dark, say) often score best and make a poor doodle,
+   so the choice starts at three.
+4. Solid regions (:func:`solid_regions`): maskgen's majority filter over a
    window of about 1/32 of the longest side; then, in the spirit of maskgen's
-   min-area rule, thin regions (bands along the borders of others) and every
-   connected piece smaller than :data:`MIN_PIECE_SHARE` of the picture join
-   the regions around them (each region keeps its largest piece).
-4. Regions numbered by area, largest first: the order in which
+   min-area rule, every connected piece smaller than :data:`MIN_PIECE_SHARE`
+   of the picture joins the regions around it (each region keeps its largest
+   piece).
+5. Regions numbered by area, largest first: the order in which
    :func:`doodle.palette.fit_palette` lists them, so region ``i`` of the map is
    region ``i`` of a generator trained on it. The labels are resized to the
    painting with nearest neighbour and one more majority filter.
+
+The choices were measured on seven paintings with hand-made maps
+(``scripts/bench_map.py``; the README gives the figures): superpixels
+(SLIC or Felzenszwalb) merged by colour alone (a region adjacency graph),
+mean shift, pixel-wise K-means with or without the loss network's features
+all scored lower on the mean or below plain K-means on some painting.
 """
 
 from __future__ import annotations
@@ -54,24 +65,26 @@ from maskgen.palette import PALETTE, write_label_png
 
 #: Longest side, in pixels, at which features are computed and clustered.
 WORK_SIDE = 256
-#: Smoothing of the colour feature, in working pixels.
-COLOUR_SIGMA = 2.0
+#: Felzenszwalb's scale at the working size: larger makes fewer, larger superpixels
+#: (150..250 scored within 0.03 of each other on the mean of the paintings measured).
+FELZENSZWALB_SCALE = 200.0
+#: Gaussian smoothing before Felzenszwalb's segmentation, in working pixels.
+FELZENSZWALB_SIGMA = 0.8
+#: Smallest superpixel, in working pixels.
+MIN_SUPERPIXEL = 20
 #: Window scales (Gaussian sigma, working pixels) of the local colour statistics.
 TEXTURE_SIGMAS = (2.0, 6.0)
 #: Multiplier of each feature group: colour and texture in CIELAB units,
 #: position in fractions of the longest side.
-WEIGHTS = {"colour": 1.0, "texture": 1.0, "position": 30.0}
+WEIGHTS = {"colour": 1.0, "texture": 2.0, "position": 30.0}
 #: Region counts ``doodle map`` accepts: maskgen's 20 distinct palette colours.
 MIN_REGIONS, MAX_REGIONS = 2, 20
 #: Region counts tried by the automatic choice.
 AUTO_REGIONS = range(3, 9)
 #: Pixels the silhouette score of the automatic choice is computed on.
 SILHOUETTE_SAMPLE = 3000
-#: A connected piece of a region smaller than this share of the picture joins its surroundings...
+#: A connected piece of a region smaller than this share of the picture joins its surroundings.
 MIN_PIECE_SHARE = 0.005
-#: ...and so does a region less than this share of which is more than 1/64 of
-#: the longest side from its edge (a thin band along other regions' borders).
-MIN_CORE_SHARE = 0.25
 #: K-means restarts (the best of them is kept).
 N_INIT = 4
 
@@ -207,11 +220,24 @@ def segment_painting(rgb: np.ndarray, regions: int | None = None, seed: int = 0)
     if distinct < (regions or MIN_REGIONS):
         raise ValueError(f"the painting has {distinct} distinct colour(s), too few for {regions or MIN_REGIONS} regions")
     small = working_copy(rgb)
-    features = stack_features(pixel_features(small))
+    groups = pixel_features(small)
+    pieces = superpixels(small)
+    if pieces.max() + 1 < (regions or MIN_REGIONS):
+        # The minimum superpixel size can swallow small flat areas of a painting
+        # with few colours: cluster its pixels instead.
+        pieces = np.arange(pieces.size).reshape(pieces.shape)
+    features, counts = superpixel_features(groups, pieces)
     scores = {}
     if regions is None:
-        regions, scores = choose_regions(features, most=distinct, seed=seed)
-    labels = labels_from_features(features, small.shape[:2], regions, seed=seed, size=rgb.shape[:2])
+        regions, scores = choose_regions(features, counts, pieces, stack_features(groups),
+                                         most=min(distinct, len(counts)), seed=seed)
+    clusters = _kmeans(features, counts, regions, seed)[pieces].astype(np.uint8)
+    labels = solid_regions(clusters, regions)
+    size = rgb.shape[:2]
+    if tuple(size) != labels.shape:
+        labels = resize_labels(labels, size)
+        # Nearest-neighbour upscaling leaves staircases one working pixel high.
+        labels = _by_area(majority_filter(labels, 2 * (max(size) // max(small.shape[:2])) + 1))
     return PaintingMap(labels=labels, k=int(labels.max()) + 1, clustered=regions, scores=scores)
 
 
@@ -221,15 +247,84 @@ def working_copy(rgb: np.ndarray) -> np.ndarray:
     return resize_rgb(rgb, fit_size(h, w, min(WORK_SIDE, max(h, w))))
 
 
-def choose_regions(features: np.ndarray, most: int = MAX_REGIONS, seed: int = 0) -> tuple[int, dict[int, float]]:
-    """The region count in :data:`AUTO_REGIONS` whose K-means has the best silhouette score.
+def superpixels(rgb: np.ndarray) -> np.ndarray:
+    """Felzenszwalb's segmentation of the working copy into pieces of nearly one colour.
 
     Parameters
     ----------
+    rgb : np.ndarray
+        ``uint8`` ``(h, w, 3)`` painting at the working size.
+
+    Returns
+    -------
+    np.ndarray
+        ``int`` ``(h, w)`` superpixel of each pixel, ``0..n-1``.
+
+    Examples
+    --------
+    >>> img = np.zeros((32, 32, 3), np.uint8); img[:, 16:] = 200
+    >>> found = superpixels(img)
+    >>> set(found[:, :16].ravel()) & set(found[:, 16:].ravel())  # none crosses the edge
+    set()
+    """
+    # Imported here: doodle.fringe and doodle.patch_distance import this module
+    # for srgb_to_lab alone and need not load scikit-image.
+    from skimage.segmentation import felzenszwalb
+
+    return felzenszwalb(rgb, scale=FELZENSZWALB_SCALE, sigma=FELZENSZWALB_SIGMA, min_size=MIN_SUPERPIXEL)
+
+
+def superpixel_features(groups: dict[str, np.ndarray], pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean features of each superpixel, stacked and weighted like :func:`stack_features`.
+
+    Parameters
+    ----------
+    groups : dict of str to np.ndarray
+        ``(h, w, F)`` per group, from :func:`pixel_features`.
+    pieces : np.ndarray
+        ``int`` ``(h, w)`` superpixels ``0..n-1``, from :func:`superpixels`.
+
+    Returns
+    -------
     features : np.ndarray
-        ``(N, F)`` from :func:`stack_features`.
+        ``float32`` ``(n, F)``, centred on the pixels' mean.
+    counts : np.ndarray
+        ``float64`` ``(n,)`` pixels of each superpixel.
+
+    Examples
+    --------
+    >>> groups = {"colour": np.arange(6.0).reshape(1, 2, 3), "position": np.zeros((1, 2, 2))}
+    >>> features, counts = superpixel_features(groups, np.array([[0, 1]]))
+    >>> features[:, 0].tolist(), counts.tolist()
+    ([-1.5, 1.5], [1.0, 1.0])
+    """
+    flat = pieces.ravel()
+    counts = np.bincount(flat).astype(np.float64)
+    pixels = stack_features(groups, {name: w for name, w in WEIGHTS.items() if name in groups})
+    means = np.stack([np.bincount(flat, column, len(counts)) for column in pixels.T.astype(np.float64)], axis=1)
+    return (means / counts[:, None]).astype(np.float32), counts
+
+
+def choose_regions(
+    features: np.ndarray, counts: np.ndarray, pieces: np.ndarray, pixels: np.ndarray,
+    most: int = MAX_REGIONS, seed: int = 0,
+) -> tuple[int, dict[int, float]]:
+    """The region count in :data:`AUTO_REGIONS` whose clusters have the best silhouette score.
+
+    The score is computed on pixels, not superpixels: superpixel means make
+    tight clusters at any count, and their silhouette kept rising up to the
+    largest count tried.
+
+    Parameters
+    ----------
+    features, counts : np.ndarray
+        ``(n, F)`` and ``(n,)`` from :func:`superpixel_features`.
+    pieces : np.ndarray
+        ``int`` ``(h, w)`` superpixels ``0..n-1``.
+    pixels : np.ndarray
+        ``(h * w, F)`` from :func:`stack_features`: the features of the pixels.
     most : int
-        Largest count to try (a painting's number of distinct colours).
+        Largest count to try (the painting's number of distinct colours or superpixels).
     seed : int
         Seed of K-means and of the :data:`SILHOUETTE_SAMPLE` pixels scored.
 
@@ -240,49 +335,12 @@ def choose_regions(features: np.ndarray, most: int = MAX_REGIONS, seed: int = 0)
     scores : dict of int to float
         Silhouette score of each count tried.
     """
-    sample = np.random.default_rng(seed).permutation(len(features))[:SILHOUETTE_SAMPLE]
+    sample = np.random.default_rng(seed).permutation(pieces.size)[:SILHOUETTE_SAMPLE]
     scores = {}
     for k in [k for k in AUTO_REGIONS if k <= most] or [most]:
-        found = _kmeans(features, k, seed)[sample]
-        scores[k] = float(silhouette_score(features[sample], found)) if len(set(found)) > 1 else -1.0
+        found = _kmeans(features, counts, k, seed)[pieces.ravel()[sample]]
+        scores[k] = float(silhouette_score(pixels[sample], found)) if len(set(found)) > 1 else -1.0
     return max(scores, key=lambda k: (scores[k], -k)), scores
-
-
-def labels_from_features(
-    features: np.ndarray, shape: tuple[int, int], k: int, seed: int = 0, size: tuple[int, int] | None = None
-) -> np.ndarray:
-    """K-means of the pixels, solid regions, resized to the painting, numbered by area.
-
-    Parameters
-    ----------
-    features : np.ndarray
-        ``(h * w, F)`` from :func:`stack_features`.
-    shape : (int, int)
-        ``(h, w)`` of the working copy the features describe.
-    k : int
-        Number of clusters.
-    seed : int
-        Seed of K-means.
-    size : (int, int) or None
-        ``(H, W)`` of the painting; ``None`` keeps ``shape``.
-
-    Returns
-    -------
-    np.ndarray
-        ``uint8`` ``(H, W)`` labels ``0..k'-1``, ``k' <= k``, region 0 the largest.
-
-    Examples
-    --------
-    >>> img = np.zeros((32, 32, 3), np.uint8); img[20:] = 200  # a black top, a grey bottom
-    >>> labels_from_features(stack_features(pixel_features(img)), (32, 32), 2)[::4, 0].tolist()
-    [0, 0, 0, 0, 0, 1, 1, 1]
-    """
-    labels = solid_regions(_kmeans(features, k, seed).reshape(shape).astype(np.uint8), k)
-    if size is not None and tuple(size) != tuple(shape):
-        labels = resize_labels(labels, size)
-        # Nearest-neighbour upscaling leaves staircases one working pixel high.
-        labels = majority_filter(labels, 2 * (max(size) // max(shape)) + 1)
-    return _by_area(labels)
 
 
 def pixel_features(rgb: np.ndarray) -> dict[str, np.ndarray]:
@@ -296,10 +354,10 @@ def pixel_features(rgb: np.ndarray) -> dict[str, np.ndarray]:
     Returns
     -------
     dict of str to np.ndarray
-        ``float32`` ``(h, w, F)`` per group: ``"colour"`` (CIELAB smoothed
-        over :data:`COLOUR_SIGMA`, F = 3), ``"texture"`` (local standard
-        deviation of L, a, b at each of :data:`TEXTURE_SIGMAS`, F = 6) and
-        ``"position"`` (y, x over the longest side, F = 2).
+        ``float32`` ``(h, w, F)`` per group: ``"colour"`` (CIELAB, F = 3),
+        ``"texture"`` (local standard deviation of L, a, b at each of
+        :data:`TEXTURE_SIGMAS`, F = 6) and ``"position"`` (y, x over the
+        longest side, F = 2).
 
     Examples
     --------
@@ -308,7 +366,6 @@ def pixel_features(rgb: np.ndarray) -> dict[str, np.ndarray]:
     """
     lab = srgb_to_lab(rgb)
     channels = [lab[..., c] for c in range(3)]
-    colour = np.stack([ndimage.gaussian_filter(c, COLOUR_SIGMA) for c in channels], axis=-1)
     texture = []
     for sigma in TEXTURE_SIGMAS:
         for c in channels:
@@ -317,7 +374,7 @@ def pixel_features(rgb: np.ndarray) -> dict[str, np.ndarray]:
     h, w = rgb.shape[:2]
     position = np.stack(np.mgrid[0:h, 0:w], axis=-1) / max(h, w)
     return {
-        "colour": colour.astype(np.float32),
+        "colour": lab.astype(np.float32),
         "texture": np.stack(texture, axis=-1).astype(np.float32),
         "position": position.astype(np.float32),
     }
@@ -343,16 +400,12 @@ def stack_features(groups: dict[str, np.ndarray], weights: dict[str, float] | No
 
 
 def solid_regions(labels: np.ndarray, k: int) -> np.ndarray:
-    """Make regions solid: majority filter, then thin regions and small pieces join their surroundings.
+    """Make regions solid: majority filter, then small pieces join their surroundings.
 
     The window of maskgen's majority filter is about 1/32 of the longest side
-    (odd, at least 3). A region is *thin* when less than
-    :data:`MIN_CORE_SHARE` of it survives an erosion by 1/64 of the longest
-    side: a band along the borders of others, where the colour is a blend and
-    the texture is the edge itself. Then every 4-connected piece of a region
-    smaller than :data:`MIN_PIECE_SHARE` of the picture, except the largest
-    piece of each region, goes the same way: its pixels take the label of the
-    nearest pixel that stays.
+    (odd, at least 3). Then every 4-connected piece of a region smaller than
+    :data:`MIN_PIECE_SHARE` of the picture, except the largest piece of each
+    region, takes the label of the nearest pixel that stays.
 
     Parameters
     ----------
@@ -364,28 +417,17 @@ def solid_regions(labels: np.ndarray, k: int) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        ``uint8`` ``(h, w)``; a thin region is gone and the labels are
-        renumbered ``0..k'-1`` by area.
+        ``uint8`` ``(h, w)``, renumbered ``0..k'-1`` by area (a region the
+        majority filter removed is gone).
 
     Examples
     --------
     >>> labels = np.zeros((40, 40), np.uint8); labels[20:] = 1; labels[5, 5] = labels[30:32, 30:32] = 2
     >>> np.bincount(solid_regions(labels, 3).ravel()).tolist()
     [800, 800]
-    >>> labels[19:21] = 2  # a band two pixels wide between the two halves
-    >>> np.bincount(solid_regions(labels, 3).ravel()).tolist()
-    [800, 800]
     """
     h, w = labels.shape
     labels = majority_filter(labels, max(3, 2 * (max(h, w) // 64) + 1))
-    depth = max(1, max(h, w) // 64)
-    thin = np.zeros(labels.shape, bool)
-    for region in range(k):
-        inside = labels == region
-        core = ndimage.binary_erosion(inside, iterations=depth, border_value=1)
-        if inside.any() and core.sum() < MIN_CORE_SHARE * inside.sum():
-            thin |= inside
-    labels = _fill(labels, thin)
     small = np.zeros(labels.shape, bool)
     for region in range(k):
         pieces, n = ndimage.label(labels == region)
@@ -457,8 +499,8 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
 
-def _kmeans(features: np.ndarray, k: int, seed: int) -> np.ndarray:
-    return KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit_predict(features)
+def _kmeans(features: np.ndarray, counts: np.ndarray, k: int, seed: int) -> np.ndarray:
+    return KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit_predict(features, sample_weight=counts)
 
 
 def _by_area(labels: np.ndarray) -> np.ndarray:

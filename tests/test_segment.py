@@ -9,6 +9,7 @@ from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
 import maskgen
+from maskgen.components import count_components
 from doodle import segment
 from doodle.cli import main
 from doodle.semantic import load_style
@@ -35,10 +36,17 @@ def test_two_textures_of_one_mean_colour_are_split_by_texture():
     found = segment.segment_painting(rgb, 2)
     assert found.k == 2 and found.labels.shape == truth.shape
     assert adjusted_rand_score(truth.ravel(), found.labels.ravel()) > 0.7
-    # Without the texture features the same pipeline cannot see the two halves.
-    features = segment.stack_features(segment.pixel_features(rgb), {**segment.WEIGHTS, "texture": 0.0})
-    blind = segment.labels_from_features(features, truth.shape, 2)
-    assert adjusted_rand_score(truth.ravel(), blind.ravel()) < 0.2
+
+
+def test_superpixels_follow_edges_and_their_features_are_weighted_means():
+    rgb, truth = two_textures()
+    pieces = segment.superpixels(rgb)
+    inside = np.bincount(pieces.ravel(), truth.ravel()) / np.bincount(pieces.ravel())
+    assert set(inside.tolist()) <= {0.0, 1.0}  # no superpixel straddles the two halves
+    assert 2 < pieces.max() + 1 < rgb.shape[0] * rgb.shape[1] / segment.MIN_SUPERPIXEL + 1
+    features, counts = segment.superpixel_features(segment.pixel_features(rgb), pieces)
+    assert features.shape == (pieces.max() + 1, 3 + 6 + 2) and counts.sum() == pieces.size
+    np.testing.assert_allclose(np.average(features, axis=0, weights=counts), 0, atol=1e-3)
 
 
 def test_same_seed_same_map():
@@ -47,6 +55,27 @@ def test_same_seed_same_map():
     a, b = segment.segment_painting(rgb, 3, seed=5), segment.segment_painting(rgb, 3, seed=5)
     np.testing.assert_array_equal(a.labels, b.labels)
     assert a.k == b.k == 3 and a.scores == {}
+
+
+def test_pieces_stay_few_on_a_noisy_painting():
+    """Speckled colour noise over four blocks: at most a few pieces per region, not hundreds."""
+    rng = np.random.default_rng(0)
+    blocks = np.array([[30, 90, 160], [200, 60, 40], [90, 170, 60], [230, 220, 120]], float)
+    truth = np.zeros((64, 96), np.uint8)
+    truth[32:, :48], truth[:32, 48:], truth[32:, 48:] = 1, 2, 3
+    rgb = np.clip(blocks[truth] + rng.normal(0, 40, (64, 96, 3)), 0, 255).astype(np.uint8)
+    found = segment.segment_painting(rgb, 4, seed=2)
+    assert adjusted_rand_score(truth.ravel(), found.labels.ravel()) > 0.8
+    assert count_components(found.labels, found.k).sum() <= 3 * found.k
+
+
+def test_a_painting_with_fewer_superpixels_than_regions_is_clustered_by_pixel():
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[:, 4:] = 200
+    rgb[0, 0] = 100  # one pixel: less than a superpixel's minimum size
+    assert segment.superpixels(rgb).max() + 1 < 3
+    found = segment.segment_painting(rgb, 3)
+    assert found.clustered == 3 and found.labels.shape == (8, 8)
 
 
 @pytest.mark.slow
@@ -66,10 +95,10 @@ def test_regions_are_numbered_by_area_and_solid():
     labels[40:] = 1
     labels[10:14, 10:14] = 2  # a speck: joins its surroundings
     labels[20:30, 50:60] = 2  # region 2's largest piece: kept, however small
-    labels[38:40] = 3  # a band along the border of two regions: too thin to keep
+    labels[5, 40] = 3  # a single pixel: the majority filter removes the region
     solid = segment.solid_regions(labels, 4)
     assert np.bincount(solid.ravel()).tolist() == sorted(np.bincount(solid.ravel()).tolist(), reverse=True)
-    assert solid.max() == 2  # the band is gone
+    assert solid.max() == 2
     assert (solid[12, 12] == solid[5, 5]) and solid[25, 55] != solid[5, 5]
 
 

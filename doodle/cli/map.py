@@ -17,9 +17,11 @@ import click
 def map_command(style, out, regions, preview, seed) -> None:
     """Segment the painting STYLE into regions a doodle can use, and write them as a map.
 
-    Pixels are clustered (K-means) on their colour (CIELAB), local texture
-    (how much the colour varies around them) and, a little, their position;
-    then smoothed into solid regions. Region 0 is the largest. Edit the map in
+    The painting is cut into superpixels (pieces of nearly one colour that
+    follow its edges), which are clustered (K-means) on their colour
+    (CIELAB), local texture (how much the colour varies around them) and, a
+    little, their position; then smoothed into solid regions. Region 0 is the
+    largest. Edit the map in
     any paint program if a region is wrong, then train on it:
 
         doodle map painting.png -o painting_map.png --preview check.png
