@@ -26,8 +26,8 @@ side:
    that does not vary from being blown up.
 3. K-means (scikit-learn) of the superpixels, each weighted by its pixel
    count. Without a region count, ``K`` is the one in :data:`AUTO_REGIONS`
-   (3..8) whose clusters have the best silhouette score on
-   :data:`SILHOUETTE_SAMPLE` pixels' own features (:func:`choose_regions`).
+   (3..8) whose clusters have the best silhouette score on the colours of
+   :data:`SILHOUETTE_SAMPLE` pixels (:func:`choose_regions`).
    Two regions (light and dark, say) often score best and make a poor doodle,
    so the choice starts at three.
 4. Solid regions (:func:`solid_regions`): maskgen's majority filter over a
@@ -229,8 +229,8 @@ def segment_painting(rgb: np.ndarray, regions: int | None = None, seed: int = 0)
     features, counts = superpixel_features(groups, pieces)
     scores = {}
     if regions is None:
-        regions, scores = choose_regions(features, counts, pieces, stack_features(groups),
-                                         most=min(distinct, len(counts)), seed=seed)
+        colours = groups["colour"].reshape(-1, 3)
+        regions, scores = choose_regions(features, counts, pieces, colours, most=min(distinct, len(counts)), seed=seed)
     clusters = _kmeans(features, counts, regions, seed)[pieces].astype(np.uint8)
     labels = solid_regions(clusters, regions)
     size = rgb.shape[:2]
@@ -311,9 +311,11 @@ def choose_regions(
 ) -> tuple[int, dict[int, float]]:
     """The region count in :data:`AUTO_REGIONS` whose clusters have the best silhouette score.
 
-    The score is computed on pixels, not superpixels: superpixel means make
-    tight clusters at any count, and their silhouette kept rising up to the
-    largest count tried.
+    The score is computed on the colour of pixels. On superpixel means it
+    kept rising up to the largest count tried (means make tight clusters at
+    any count); with texture and position it chose 3 on all eight pictures
+    measured, the exemplar's 4 regions included; on colour alone it finds
+    those 4 and scores the same mean ARI on the seven paintings (0.436).
 
     Parameters
     ----------
@@ -322,7 +324,7 @@ def choose_regions(
     pieces : np.ndarray
         ``int`` ``(h, w)`` superpixels ``0..n-1``.
     pixels : np.ndarray
-        ``(h * w, F)`` from :func:`stack_features`: the features of the pixels.
+        ``(h * w, 3)`` CIELAB colour of each pixel.
     most : int
         Largest count to try (the painting's number of distinct colours or superpixels).
     seed : int
