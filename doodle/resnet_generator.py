@@ -47,11 +47,11 @@ class ConvNormAct(nn.Module):
     """Reflection-padded 3x3 convolution (optionally strided), normalization, LeakyReLU (optional)."""
 
     def __init__(self, in_channels: int, out_channels: int, norm: str, k: int, negative_slope: float,
-                 stride: int = 1, act: bool = True) -> None:
+                 stride: int = 1, act: bool = True, kernel: int = 3) -> None:
         super().__init__()
         self.pad = nn.ReflectionPad2d(1)
         # No conv bias: the normalization right after it has its own shift.
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, bias=False)
         self.norm = norm_layer(norm, out_channels, k)
         self.act = nn.LeakyReLU(negative_slope, inplace=True) if act else nn.Identity()
 
@@ -93,6 +93,14 @@ class ResnetGenerator(MaskGenerator):
         Normalization layer ("region": per-region statistics, scale and shift).
     negative_slope : float
         LeakyReLU slope.
+    aligned : bool
+        Downsample with 4x4 stride-2 convolutions, whose outputs are centred
+        on the 2x2 cells that :func:`majority_pool` labels (and that nearest
+        upsampling spreads back symmetrically). The 3x3 stride-2 convolutions
+        of ``aligned=False`` (checkpoints from before it) centre their outputs
+        on a cell's corner pixel: at 1/4 resolution a feature sits 1.5 px
+        from the cell whose region normalizes it, so near a border it is
+        normalized as the neighbouring region.
 
     Notes
     -----
@@ -123,19 +131,26 @@ class ResnetGenerator(MaskGenerator):
         image_channels: int = 0,
         norm: str = "region",
         negative_slope: float = 0.2,
+        aligned: bool = True,
     ) -> None:
         if width < 1 or blocks < 0 or image_channels < 0:
             raise ValueError(f"generator needs width >= 1, blocks >= 0, image_channels >= 0; "
                              f"got width={width}, blocks={blocks}, image_channels={image_channels}")
         super().__init__(k, noise_channels, norm)
         self.width, self.blocks, self.image_channels = int(width), int(blocks), int(image_channels)
-        self.negative_slope = float(negative_slope)
+        self.negative_slope, self.aligned = float(negative_slope), bool(aligned)
         w, args = self.width, (norm, self.k, self.negative_slope)
         self.stem = ConvNormAct(self.k + self.noise_channels + self.image_channels, w, *args)
-        self.down = nn.ModuleList([ConvNormAct(w, 2 * w, *args, stride=2), ConvNormAct(2 * w, 4 * w, *args, stride=2)])
+        down = {"stride": 2, "kernel": 4 if self.aligned else 3}
+        self.down = nn.ModuleList([ConvNormAct(w, 2 * w, *args, **down), ConvNormAct(2 * w, 4 * w, *args, **down)])
         self.body = nn.ModuleList(ResidualBlock(4 * w, *args) for _ in range(self.blocks))
         self.up = nn.ModuleList([ConvNormAct(4 * w, 2 * w, *args), ConvNormAct(2 * w, w, *args)])
         self.to_rgb = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(w, 3, 3))
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ResnetGenerator":
+        """As :meth:`MaskGenerator.from_config`; configs from before ``aligned`` build what they trained."""
+        return super().from_config({"aligned": False, **config})
 
     def paint(self, masks: torch.Tensor, generator: torch.Generator | None,
               image: torch.Tensor | None = None) -> torch.Tensor:

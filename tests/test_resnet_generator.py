@@ -53,7 +53,7 @@ def test_config_round_trip_through_the_architecture_registry():
     g = ResnetGenerator(k=4, width=3, blocks=2, noise_channels=1, norm="batch")
     config = json.loads(json.dumps(g.to_config()))
     assert config == {"arch": "resnet", "k": 4, "width": 3, "blocks": 2, "noise_channels": 1, "image_channels": 0,
-                      "norm": "batch", "negative_slope": 0.2}
+                      "norm": "batch", "negative_slope": 0.2, "aligned": True}
     h = build_generator(config)
     h.load_state_dict(g.state_dict())
     assert isinstance(h, ResnetGenerator) and h.to_config() == config
@@ -108,3 +108,30 @@ def test_style_crops_replace_the_given_share_of_training_masks():
     assert all(torch.equal(mixed[i], again[i]) for i in range(40))  # a function of (seed, index)
     with pytest.raises(ValueError, match="style_share must be in"):
         TrainingMasks(2, 16, seed=0, params=params, style_share=0.5)
+
+
+def test_configs_from_before_alignment_build_the_3x3_downsampling_they_trained():
+    old = {"arch": "resnet", "k": 2, "width": 4, "blocks": 1, "noise_channels": 0, "image_channels": 0,
+           "norm": "region", "negative_slope": 0.2}
+    g = build_generator(old)
+    assert not g.aligned and all(d.conv.kernel_size == (3, 3) for d in g.down)
+    assert build_generator({**old, "aligned": True}).down[0].conv.kernel_size == (4, 4)
+
+
+@pytest.mark.parametrize("aligned, offset", [(True, 1.5), (False, 0.0)])
+def test_quarter_resolution_features_are_centred_on_the_cells_their_masks_label(aligned, offset):
+    # With positive, symmetric kernels the centroid of a 1/4-resolution feature's
+    # input gradient is the centre of what it sees. majority_pool labels it with
+    # the region of cell j, rows 4j..4j+3, centred at 4j + 1.5: the aligned
+    # encoder looks there, the old one 1.5 px up and left.
+    g = ResnetGenerator(k=1, width=1, blocks=0, noise_channels=0, aligned=aligned)
+    x = torch.zeros(1, 1, 32, 32, requires_grad=True)
+    y = x
+    for down in g.down:
+        torch.nn.init.ones_(down.conv.weight)
+        y = down.conv(down.pad(y))
+    y[0, 0, 3, 4].backward()
+    weight = x.grad[0, 0].abs()
+    rows, cols = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    centre = ((weight * rows).sum() / weight.sum(), (weight * cols).sum() / weight.sum())
+    assert (float(centre[0]), float(centre[1])) == pytest.approx((4 * 3 + offset, 4 * 4 + offset))
