@@ -6,11 +6,11 @@ relu1_1..relu5_1 with weight 1, start from the photo, L-BFGS) at ``--size`` for
 ``--iterations``; ``--content-layers`` tries others. Two figures per output,
 both at the output size:
 
-- edge correlation with the photo (:func:`doodle.edges.edge_correlation`:
+- edge correlation with the photo (:func:`doodle.eval.edges.edge_correlation`:
   Pearson correlation of the Sobel gradient magnitudes of the luminance, both
   blurred with sigma 1.5): how much of the photo's structure is kept. Target >= 0.65.
 - style distance ratio: the relative region style distance
-  (:meth:`doodle.evaluate.StyleJudge.style_distance`, summed over relu1_1..relu5_1)
+  (:meth:`doodle.eval.evaluate.StyleJudge.style_distance`, summed over relu1_1..relu5_1)
   of the output over that of the photo itself, the baseline measured in the same
   run: how much of the way from the photo to the painting the style went. Target <= 0.05.
 
@@ -39,17 +39,17 @@ import numpy as np
 import torch
 
 from doodle.cli.options import comma_list
-from doodle.edges import edge_correlation
-from doodle.evaluate import StyleJudge
+from doodle.demos.photos import sample_photo
+from doodle.eval.edges import edge_correlation
+from doodle.eval.evaluate import StyleJudge
 from doodle.images import fit_size, resize_rgb, save_rgb
-from doodle.loss import CONTENT_LAYERS
+from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
+from doodle.lossnet.weights import load_loss_net
+from doodle.maps.semantic import load_style
 from doodle.montage import side_by_side
-from doodle.optimize import OptimizeSettings, optimize_doodle
-from doodle.photo_demo import sample_photo
+from doodle.painting.optimize import OptimizeSettings, optimize_doodle
 from doodle.precision import PRECISIONS
-from doodle.semantic import load_style
-from doodle.vgg import DEFAULT_STYLE_LAYERS
-from doodle.weights import load_loss_net
+from doodle.style.loss import CONTENT_LAYERS
 
 EXEMPLAR_STYLE = Path(__file__).resolve().parents[1] / "datasets" / "exemplar" / "style.png"
 PHOTOS = ("rocket", "astronaut", "chelsea", "coffee")

@@ -12,7 +12,7 @@ position::
 A ``--pairs`` folder holds ``style.png`` (the painting), ``style_map.png`` (its
 hand-made map) and ``regions.txt`` (the true number of regions; for ``--pair``
 and the exemplar, the map's colours are counted by
-:func:`doodle.palette.fit_palette`). The map's anti-aliased colours are snapped
+:func:`doodle.maps.palette.fit_palette`). The map's anti-aliased colours are snapped
 to its regions' colours, as training does.
 
 Methods, all with seed ``--seed``:
@@ -20,7 +20,7 @@ Methods, all with seed ``--seed``:
 - ``baseline``: scikit-learn K-means on every pixel's RGB (0..1) and position
   (y, x over the longest side, 0..1), equal weights, nothing else, with the
   true region count;
-- ``doodle map``: :func:`doodle.segment.segment_painting` with the true region count;
+- ``doodle map``: :func:`doodle.maps.segment.segment_painting` with the true region count;
 - ``doodle map, auto``: the same with the count chosen automatically.
 
 Agreement with the hand-made map: the adjusted Rand index (scikit-learn; 1 is
@@ -47,9 +47,9 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from doodle import segment
 from doodle.images import load_rgb, save_rgb
-from doodle.palette import fit_palette
+from doodle.maps import segment
+from doodle.maps.palette import fit_palette
 from maskgen.components import count_components
 from maskgen.palette import write_label_png
 

@@ -7,7 +7,7 @@ optimization; this script measures ours on the same map at the same size::
     python scripts/bench_render.py --sizes 128 --optimize-sizes 128 --iterations 20
 
 Render time: the default generator (``--arch``) for the style's K (weights do not
-change the cost) rendering the map through ``doodle.render.render_labels``, i.e.
+change the cost) rendering the map through ``doodle.painting.render.render_labels``, i.e.
 one-hot encoding plus a forward pass under ``inference_mode``, median of
 ``--repeats`` after two warm-up calls.
 
@@ -30,13 +30,13 @@ import torch
 
 from benchtools import median_seconds
 from doodle.cli.options import comma_list, default_malloc_option, norm_option
-from doodle.architectures import ARCHS, DEFAULT_ARCH, build_generator
-from doodle.optimize import OptimizeSettings, optimize_doodle
+from doodle.generators.registry import ARCHS, DEFAULT_ARCH, build_generator
+from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
+from doodle.lossnet.weights import load_loss_net
+from doodle.maps.semantic import load_style, load_target_map
+from doodle.painting.optimize import OptimizeSettings, optimize_doodle
+from doodle.painting.render import render_labels
 from doodle.precision import PRECISIONS, resolve_precision
-from doodle.render import render_labels
-from doodle.semantic import load_style, load_target_map
-from doodle.vgg import DEFAULT_STYLE_LAYERS
-from doodle.weights import load_loss_net
 from maskgen.alloc import reuse_freed_memory
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"

@@ -7,7 +7,7 @@
 
 The server is ``doodle serve`` in its own process on 127.0.0.1, pinned to
 ``--cores`` with ``--threads`` torch threads. Without ``--checkpoint`` the
-script saves the default generator (``doodle.architectures.DEFAULT_ARCH``) for the exemplar's palette
+script saves the default generator (``doodle.generators.registry.DEFAULT_ARCH``) for the exemplar's palette
 (untrained: weights do not change the cost) in a temporary run folder.
 
 1. Sequential renders of random maskgen maps at 256x256 and 512x512:
@@ -47,11 +47,11 @@ from PIL import Image
 import maskgen
 from benchtools import median_seconds
 from doodle import __version__
-from doodle.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
-from doodle.architectures import DEFAULT_ARCH, build_generator
+from doodle.generators.registry import DEFAULT_ARCH, build_generator
 from doodle.images import to_uint8
-from doodle.render import render_labels
-from doodle.semantic import load_style
+from doodle.maps.semantic import load_style
+from doodle.painting.render import render_labels
+from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 TARGETS = {256: 0.150, 512: 0.5}

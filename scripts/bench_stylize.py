@@ -1,14 +1,14 @@
 """Benchmark feed-forward photo stylization against ``doodle optimize --content`` on photos it never saw.
 
 Trains a stylizer (``doodle train --content``) for ``--minutes`` on scikit-image's
-bundled photos (:data:`doodle.photo_demo.TRAINING_PHOTOS`) in one painting's
+bundled photos (:data:`doodle.demos.photos.TRAINING_PHOTOS`) in one painting's
 style, one region (or reuses ``--checkpoint``), then, for each held-out photo
-(:data:`doodle.photo_demo.HELD_OUT_PHOTOS`) at ``--size``, paints it in one
+(:data:`doodle.demos.photos.HELD_OUT_PHOTOS`) at ``--size``, paints it in one
 forward pass and with ``doodle optimize --content`` at its defaults (the
 baseline, same photo, size and loss net, measured in the same run), and prints:
 
-- edge correlation with the photo (:func:`doodle.edges.edge_correlation`), target >= 0.55;
-- relative style distance (:meth:`doodle.evaluate.StyleJudge.style_distance`) of
+- edge correlation with the photo (:func:`doodle.eval.edges.edge_correlation`), target >= 0.55;
+- relative style distance (:meth:`doodle.eval.evaluate.StyleJudge.style_distance`) of
   each, the stylizer's over optimize's (target <= 3x) and over the photo's own
   (target <= 0.09x);
 - the time to paint a 1024x768 photo: the stylizer's forward pass (median of 3,
@@ -31,19 +31,19 @@ import click
 import numpy as np
 import torch
 
-from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
-from doodle.edges import edge_correlation
-from doodle.evaluate import StyleJudge
+from doodle.demos.photos import HELD_OUT_PHOTOS, TRAINING_PHOTOS, sample_photo, write_sample_photos
+from doodle.eval.edges import edge_correlation
+from doodle.eval.evaluate import StyleJudge
 from doodle.images import fit_size, resize_rgb, save_rgb, to_array
+from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
+from doodle.lossnet.weights import load_loss_net
+from doodle.maps.semantic import load_style
 from doodle.montage import at_height, side_by_side
-from doodle.optimize import OptimizeSettings, optimize_doodle
-from doodle.photo_demo import HELD_OUT_PHOTOS, TRAINING_PHOTOS, sample_photo, write_sample_photos
-from doodle.semantic import load_style
-from doodle.stylize import stylize_photo
-from doodle.train import TrainConfig, train
-from doodle.vgg import DEFAULT_STYLE_LAYERS
-from doodle.loss import CONTENT_LAYERS
-from doodle.weights import load_loss_net
+from doodle.painting.optimize import OptimizeSettings, optimize_doodle
+from doodle.painting.stylize import stylize_photo
+from doodle.style.loss import CONTENT_LAYERS
+from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from doodle.training.train import TrainConfig, train
 
 EXEMPLAR_STYLE = Path(__file__).resolve().parents[1] / "datasets" / "exemplar" / "style.png"
 MIN_EDGE_CORRELATION, MAX_VS_OPTIMIZE, MAX_VS_PHOTO = 0.55, 3.0, 0.09

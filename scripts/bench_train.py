@@ -12,7 +12,7 @@ every size and precision asked for::
 style layer, relu5_1 by default), forward of a random ``(B, 3, S, S)`` batch to the
 style layers, backward of their sum to the input.
 
-(b) "step": ``doodle.train.train_step`` (the function the training loop calls) with
+(b) "step": ``doodle.training.train.train_step`` (the function the training loop calls) with
 the same pieces ``train`` builds: ``build_generator`` on
 ``TrainConfig.generator`` (``--arch``), ``Adam(lr=TrainConfig.lr)`` and ``RegionStyleLoss`` of the
 style exemplar with ``TrainConfig.style_layers``, and a seeded noise generator per step.
@@ -51,13 +51,13 @@ import torch
 import maskgen
 from benchtools import median_seconds
 from doodle.cli.options import comma_list, default_malloc_option, norm_option
-from doodle.architectures import ARCHS, DEFAULT_ARCH, build_generator
-from doodle.loss import RegionStyleLoss
+from doodle.generators.registry import ARCHS, DEFAULT_ARCH, build_generator
+from doodle.lossnet.vgg import VGGFeatures
+from doodle.lossnet.weights import load_loss_net
+from doodle.maps.semantic import one_hot
 from doodle.precision import autocast
-from doodle.semantic import one_hot
-from doodle.train import TrainConfig, load_training_style, style_loss, train_step
-from doodle.vgg import VGGFeatures
-from doodle.weights import load_loss_net
+from doodle.style.loss import RegionStyleLoss
+from doodle.training.train import TrainConfig, load_training_style, style_loss, train_step
 from maskgen.alloc import reuse_freed_memory
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
@@ -99,7 +99,7 @@ def loss_pass(loss_fn: RegionStyleLoss, masks: torch.Tensor, precision: str) -> 
 
 def training_step(config: TrainConfig, loss_fn: RegionStyleLoss, masks: torch.Tensor,
                   precision: str) -> Callable[[], None]:
-    """(b): one step of ``doodle.train.train`` on a fixed batch of masks (see the module docstring)."""
+    """(b): one step of ``doodle.training.train.train`` on a fixed batch of masks (see the module docstring)."""
     torch.manual_seed(config.seed)
     model = build_generator({**config.generator, "k": loss_fn.k}).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)

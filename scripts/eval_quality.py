@@ -1,7 +1,7 @@
 """Compare the feed-forward generator with ``doodle optimize`` on the same target maps.
 
 For every target map, both paint it at ``--size`` and are judged by
-:class:`doodle.evaluate.StyleJudge` with the same loss network and style:
+:class:`doodle.eval.evaluate.StyleJudge` with the same loss network and style:
 
 ``doodle optimize`` paints twice: with the raw Gram loss (the best picture of
 the two) and with ``--relative`` (the loss the generator trains on). Figures:
@@ -10,10 +10,10 @@ the two) and with ``--relative`` (the loss the generator trains on). Figures:
    generator trains on) of all three, and the generator's ratio to each
    optimize (target: <= 1.25x raw optimize's);
 2. judges no painter trains on, from pixels alone: the region patch distance
-   (:mod:`doodle.patch_distance`; target <= 1.10x raw optimize's), the share of
+   (:mod:`doodle.eval.patch_distance`; target <= 1.10x raw optimize's), the share of
    pixels in colours the painting never uses within 3 px of region borders and
-   inside regions (:mod:`doodle.fringe`; target along borders <= 1.5x raw
-   optimize's), and the region fidelity (:mod:`doodle.fidelity`) overall and
+   inside regions (:mod:`doodle.eval.fringe`; target along borders <= 1.5x raw
+   optimize's), and the region fidelity (:mod:`doodle.eval.fidelity`) overall and
    per region, with uniform noise (floor) and the style on its own map
    (ceiling) as the scale (target: >= raw optimize's - 0.03);
 3. the raw region Gram loss of all three;
@@ -44,18 +44,18 @@ import numpy as np
 import torch
 
 from benchtools import median_seconds
-from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
-from doodle.evaluate import StyleJudge, compare_with_optimize, geometric_mean, summarize
+from doodle.eval.evaluate import StyleJudge, compare_with_optimize, geometric_mean, summarize
 from doodle.images import save_rgb
-from doodle.maskdata import held_out_masks
+from doodle.lossnet.weights import load_loss_net
+from doodle.maps.palette import colorize
+from doodle.maps.semantic import load_style, load_target_map
 from doodle.montage import side_by_side
-from doodle.optimize import OptimizeSettings
-from doodle.palette import colorize
+from doodle.painting.optimize import OptimizeSettings
+from doodle.painting.render import render_labels
 from doodle.precision import PRECISIONS
-from doodle.render import render_labels
-from doodle.semantic import load_style, load_target_map
-from doodle.train import TrainConfig, train
-from doodle.weights import load_loss_net
+from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from doodle.training.maskdata import held_out_masks
+from doodle.training.train import TrainConfig, train
 from maskgen.fileio import atomic_write_text
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"

@@ -13,7 +13,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def random_net():
     """A seeded random-weight VGG-19 up to relu5_1 (what tests use as loss network)."""
-    from doodle.weights import load_loss_net
+    from doodle.lossnet.weights import load_loss_net
 
     torch.set_num_threads(2)
     return load_loss_net("random", seed=0, log=lambda _msg: None)
@@ -45,6 +45,6 @@ def tiny_style(tmp_path):
 def _no_training_curves(monkeypatch):
     # Redrawing RUN/curves.png costs ~1 s per sample step with matplotlib, and the
     # tiny test runs sample every other step; tests/test_plot.py tests the drawing.
-    import doodle.train
+    import doodle.training.train
 
-    monkeypatch.setattr(doodle.train, "update_run_curves", lambda run: False)
+    monkeypatch.setattr(doodle.training.train, "update_run_curves", lambda run: False)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from doodle.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, generator_from_checkpoint, load_checkpoint,
+from doodle.training.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, generator_from_checkpoint, load_checkpoint,
                                save_checkpoint)
-from doodle.generator import DoodleGenerator
+from doodle.generators.texture import DoodleGenerator
 
 PALETTE = [[255, 0, 0], [0, 0, 255]]
 

@@ -10,12 +10,12 @@ from PIL import Image
 from torch import nn
 
 from doodle.cli import main
-from doodle.color import match_luminance, rgb_to_yiq
-from doodle.edges import edge_correlation
+from doodle.eval.edges import edge_correlation
 from doodle.images import resize_rgb, to_tensor
-from doodle.loss import RegionStyleLoss
-from doodle.optimize import OptimizeSettings, optimize_doodle
-from doodle.semantic import load_style
+from doodle.maps.semantic import load_style
+from doodle.painting.optimize import OptimizeSettings, optimize_doodle
+from doodle.style.color import match_luminance, rgb_to_yiq
+from doodle.style.loss import RegionStyleLoss
 
 # Shallow layers keep the tiny tests fast and give them a few feature pixels at 32 px.
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")

@@ -4,12 +4,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from doodle.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
 from doodle.cli import main
 from doodle.device import resolve_device
-from doodle.generator import DoodleGenerator
+from doodle.generators.texture import DoodleGenerator
+from doodle.painting.render import render_labels
 from doodle.precision import grad_scaler, resolve_precision
-from doodle.render import render_labels
+from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -110,7 +110,7 @@ def test_gpu_round_trip_renders_the_same_shape(tmp_path):
 def test_training_on_the_gpu_lowers_the_loss_and_resumes_on_the_cpu(tiny_style, tmp_path):
     import json
 
-    from doodle.train import TrainConfig, train
+    from doodle.training.train import TrainConfig, train
 
     style, style_map = tiny_style
     config = TrainConfig(style=str(style), style_map=str(style_map), out=str(tmp_path / "run"), size=32, batch=2,

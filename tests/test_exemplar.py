@@ -43,7 +43,7 @@ def test_map_has_four_distinct_non_black_colours():
 
 
 def test_doodle_finds_the_four_regions_on_its_own():
-    from doodle.palette import fit_palette
+    from doodle.maps.palette import fit_palette
 
     palette, _ = fit_palette(np.asarray(Image.open(EXEMPLAR / "style_map.png").convert("RGB")))
     assert {tuple(c) for c in palette.colours.tolist()} == colours_of(EXEMPLAR / "style_map.png")

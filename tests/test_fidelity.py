@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from doodle.fidelity import fidelity_scale, fit_region_colour_model, interior_mask, region_fidelity
+from doodle.eval.fidelity import fidelity_scale, fit_region_colour_model, interior_mask, region_fidelity
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from doodle.images import load_rgb
-from doodle.palette import fit_palette, snap_to_palette
+from doodle.maps.palette import fit_palette, snap_to_palette
 
 colour = st.tuples(*[st.integers(0, 255)] * 3)
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from doodle.generator import DoodleGenerator
+from doodle.generators.texture import DoodleGenerator
 
 
 def masks_from_labels(labels: torch.Tensor, k: int) -> torch.Tensor:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from doodle.gram import region_gram, region_gram_distance
+from doodle.style.gram import region_gram, region_gram_distance
 
 
 def plain_gram(f: torch.Tensor) -> torch.Tensor:

@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from doodle.checkpoint import save_checkpoint
 from doodle.cli import main
-from doodle.generator import DoodleGenerator
-from doodle.legend import ROW, legend_image
-from doodle.palette import Palette
+from doodle.generators.texture import DoodleGenerator
+from doodle.maps.legend import ROW, legend_image
+from doodle.maps.palette import Palette
+from doodle.training.checkpoint import save_checkpoint
 
 BLUE, RED_MAJOR, RED_MINOR = (30, 60, 160), (255, 51, 31), (192, 0, 0)
 

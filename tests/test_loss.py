@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from doodle.loss import RegionStyleLoss, total_variation
-from doodle.optimize import OptimizeSettings, optimize_doodle
+from doodle.painting.optimize import OptimizeSettings, optimize_doodle
+from doodle.style.loss import RegionStyleLoss, total_variation
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 

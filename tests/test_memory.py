@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from doodle import memory
-from doodle.memory import GIB, available_memory, check_fits, estimate_vgg_bytes
+from doodle.lossnet import memory
+from doodle.lossnet.memory import GIB, available_memory, check_fits, estimate_vgg_bytes
 
 
 def test_estimate_by_hand():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from doodle.palette import Palette, fit_palette, format_palette, snap_to_palette
+from doodle.maps.palette import Palette, fit_palette, format_palette, snap_to_palette
 
 BLACK, WHITE, RED, GREEN, BLUE = (0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255)
 

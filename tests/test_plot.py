@@ -1,4 +1,4 @@
-"""Training curves (doodle.plot, `doodle plot`) and the missing-matplotlib path of both packages' plots."""
+"""Training curves (doodle.training.plot, `doodle plot`) and the missing-matplotlib path of both packages' plots."""
 
 import json
 import sys
@@ -11,7 +11,7 @@ from PIL import Image
 pytest.importorskip("matplotlib")
 
 from doodle.cli import main as doodle_main  # noqa: E402
-from doodle.plot import plot_training_curves, read_run_log, update_run_curves  # noqa: E402
+from doodle.training.plot import plot_training_curves, read_run_log, update_run_curves  # noqa: E402
 from maskgen.cli import main as maskgen_main  # noqa: E402
 
 RUN_COLOURS = {"a": (0x1F, 0x77, 0xB4), "b": (0xFF, 0x7F, 0x0E)}  # matplotlib's C0 and C1

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from doodle.pyramid import mask_pyramid
-from doodle.vgg import VGGFeatures
+from doodle.lossnet.vgg import VGGFeatures
+from doodle.style.pyramid import mask_pyramid
 
 
 @pytest.mark.parametrize("h,w", [(37, 23), (16, 16), (33, 47)])

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from doodle.architectures import DEFAULT_ARCH, build_generator
-from doodle.evaluate import RATIO_MEASURES, StyleJudge, compare_with_optimize, summarize
-from doodle.optimize import OptimizeSettings
-from doodle.render import render_labels
-from doodle.semantic import StyleExemplar, load_style, load_target_map
-from doodle.train import TrainConfig, train
-from doodle.weights import load_loss_net
+from doodle.eval.evaluate import RATIO_MEASURES, StyleJudge, compare_with_optimize, summarize
+from doodle.generators.registry import DEFAULT_ARCH, build_generator
+from doodle.lossnet.weights import load_loss_net
+from doodle.maps.semantic import StyleExemplar, load_style, load_target_map
+from doodle.painting.optimize import OptimizeSettings
+from doodle.painting.render import render_labels
+from doodle.training.train import TrainConfig, train
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from doodle.region_kernels import (bf16_bits_to_float, float_to_bf16_bits, region_moments, region_norm_forward)
+from doodle.generators.region_kernels import (bf16_bits_to_float, float_to_bf16_bits, region_moments, region_norm_forward)
 
 
 def soft_masks(rng, b, k, p):

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from doodle.region_norm import RegionInstanceNorm, region_norm_formula
+from doodle.generators.region_norm import RegionInstanceNorm, region_norm_formula
 
 
 def halves_mask(b: int, h: int, w: int) -> torch.Tensor:

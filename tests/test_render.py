@@ -4,10 +4,10 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from doodle.checkpoint import save_checkpoint
 from doodle.cli import main
-from doodle.generator import DoodleGenerator
-from doodle.render import render_file, render_labels
+from doodle.generators.texture import DoodleGenerator
+from doodle.painting.render import render_file, render_labels
+from doodle.training.checkpoint import save_checkpoint
 
 PALETTE = np.array([[255, 0, 0], [0, 0, 255], [255, 255, 255]], np.uint8)
 

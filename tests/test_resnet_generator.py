@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from doodle.architectures import ARCHS, build_generator
-from doodle.generator import DoodleGenerator
-from doodle.maskdata import TrainingMasks
-from doodle.region_norm import RegionInstanceNorm
-from doodle.resnet_generator import ResnetGenerator
+from doodle.generators.region_norm import RegionInstanceNorm
+from doodle.generators.registry import ARCHS, build_generator
+from doodle.generators.resnet import ResnetGenerator
+from doodle.generators.texture import DoodleGenerator
+from doodle.training.maskdata import TrainingMasks
 
 import maskgen
 

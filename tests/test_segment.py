@@ -10,9 +10,9 @@ from sklearn.metrics import adjusted_rand_score
 
 import maskgen
 from maskgen.components import count_components
-from doodle import segment
 from doodle.cli import main
-from doodle.semantic import load_style
+from doodle.maps import segment
+from doodle.maps.semantic import load_style
 
 
 def two_textures(h: int = 48, w: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from doodle.palette import Palette, format_palette
-from doodle.semantic import StyleExemplar, load_style, load_target_map, one_hot
+from doodle.maps.palette import Palette, format_palette
+from doodle.maps.semantic import StyleExemplar, load_style, load_target_map, one_hot
 
 GREEN, WHITE, BLUE, RED = (0, 255, 0), (255, 255, 255), (0, 0, 255), (255, 0, 0)
 PALETTE = np.array([GREEN, WHITE, BLUE, RED], np.uint8)
@@ -238,8 +238,8 @@ def test_a_target_far_from_every_style_colour_is_refused_with_the_merged_palette
 def test_merged_map_trains_optimizes_and_renders(tmp_path, five_colour_style):
     from click.testing import CliRunner
 
-    from doodle.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
     from doodle.cli import main
+    from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
 
     painting, layout = five_colour_style
     Image.fromarray(FIVE[layout]).save(tmp_path / "style_map.png")

@@ -23,14 +23,14 @@ pytest.importorskip("starlette", reason="doodle serve needs the serve extra: pip
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from doodle.architectures import DEFAULT_ARCH, build_generator  # noqa: E402
-from doodle.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from doodle.cli import main  # noqa: E402
+from doodle.generators.registry import DEFAULT_ARCH, build_generator  # noqa: E402
 from doodle.serve import server  # noqa: E402
 from doodle.serve.app import MAX_BODY_BYTES, STATIC_DIR, create_app  # noqa: E402
 from doodle.serve.render_queue import RenderQueue, Superseded  # noqa: E402
 from doodle.serve.styles import load_styles  # noqa: E402
-from doodle.train import TrainConfig, train  # noqa: E402
+from doodle.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from doodle.training.train import TrainConfig, train  # noqa: E402
 
 #: The style painting's colour in each style-map region (red stripes top, green, blue stripes).
 STYLE_COLOURS = np.array([[230, 40, 40], [40, 200, 60], [40, 60, 220]], np.uint8)
@@ -560,7 +560,7 @@ def test_port_in_use_is_a_one_line_error(trained_run):
 
 
 def test_demo_ends_with_the_serve_command_for_its_run(tmp_path, monkeypatch):
-    from doodle.demo import run_demo
+    from doodle.demos.exemplar import run_demo
 
     exemplar = tmp_path / "exemplar"
     exemplar.mkdir()
@@ -581,7 +581,7 @@ def test_demo_ends_with_the_serve_command_for_its_run(tmp_path, monkeypatch):
 
 
 def test_demo_refuses_a_folder_it_did_not_make_before_training(tmp_path):
-    from doodle.demo import run_demo
+    from doodle.demos.exemplar import run_demo
 
     mine = tmp_path / "mine"
     mine.mkdir()

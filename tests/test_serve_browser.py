@@ -100,7 +100,7 @@ def decode(data: bytes) -> np.ndarray:
 
 @pytest.mark.slow
 def test_real_server_answers_concurrent_clients_and_survives_garbage(live_server, trained_run):
-    from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
+    from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
 
     _, palette = generator_from_checkpoint(load_checkpoint(trained_run / "checkpoint.pt"))
     maps = [png(doodle_map(palette, 24 + 4 * i, 40)) for i in range(3)]

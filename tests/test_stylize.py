@@ -8,14 +8,14 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.cli import main
-from doodle.loss import RegionStyleLoss
-from doodle.photodata import TrainingPhotos, find_photos
-from doodle.resnet_generator import ResnetGenerator
-from doodle.stylize import stylize_photo
-from doodle.train import TrainConfig, train
-from doodle.weights import load_loss_net
+from doodle.generators.resnet import ResnetGenerator
+from doodle.lossnet.weights import load_loss_net
+from doodle.painting.stylize import stylize_photo
+from doodle.style.loss import RegionStyleLoss
+from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from doodle.training.photodata import TrainingPhotos, find_photos
+from doodle.training.train import TrainConfig, train
 
 LAYERS = ("relu1_1", "relu2_1")
 QUIET = {"progress": False, "log": lambda _m: None}
@@ -92,7 +92,7 @@ def test_the_content_term_falls_as_the_stylizer_learns_the_photos(tiny_style, ph
 
 
 def test_photo_batches_are_random_crops_of_the_photos_with_their_maps(photos, tiny_style):
-    from doodle.semantic import load_style
+    from doodle.maps.semantic import load_style
 
     style = load_style(*tiny_style, log=lambda _m: None)
     maps = photos.parent / "maps"
@@ -164,7 +164,7 @@ def test_bad_inputs_are_one_line_errors(tiny_style, photos, tmp_path):
 
 
 def test_doodle_and_photo_checkpoints_each_refuse_the_other_command(tiny_style, photos, tmp_path):
-    from doodle.render import render_labels
+    from doodle.painting.render import render_labels
 
     train(photo_config(tiny_style, photos, tmp_path / "photo", steps=1), **QUIET)
     doodle_cfg = photo_config(tiny_style, photos, tmp_path / "doodle", steps=1, content=None,
@@ -195,7 +195,7 @@ def test_batch_content_targets_match_a_fixed_content_image():
 @pytest.mark.slow
 def test_photo_demo_paints_the_held_out_photos(tmp_path):
     pytest.importorskip("skimage")
-    from doodle.photo_demo import HELD_OUT_PHOTOS, TRAINING_PHOTOS, run_photo_demo
+    from doodle.demos.photos import HELD_OUT_PHOTOS, TRAINING_PHOTOS, run_photo_demo
 
     picture = run_photo_demo(tmp_path / "demo", steps=2, size=32, batch=1, loss_net="random", log=lambda _m: None)
     assert sorted(p.stem for p in (tmp_path / "demo" / "photos").iterdir()) == sorted(TRAINING_PHOTOS)

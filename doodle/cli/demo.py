@@ -32,10 +32,10 @@ def demo(out, photos, steps, size, batch, loss_net, device, exemplar, seed) -> N
     OUT/demo.png (rows of map | output | style) plus the run folder. With
     --photos: a photo stylizer, and OUT/demo.png of photo | stylized | style.
     """
-    from doodle.demo import EXEMPLAR, run_demo
+    from doodle.demos.exemplar import EXEMPLAR, run_demo
 
     if photos:
-        from doodle.photo_demo import run_photo_demo
+        from doodle.demos.photos import run_photo_demo
 
         run_photo_demo(out=out or "doodle-demo-photos", steps=steps, size=size, batch=batch, loss_net=loss_net,
                        style=Path(exemplar or EXEMPLAR) / "style.png", seed=seed, log=click.echo, device=device)

@@ -22,7 +22,7 @@ def legend(source, style, regions, out) -> None:
 
         doodle legend painting_map.png --style painting.png -o legend.png
     """
-    from doodle.legend import legend_for
+    from doodle.maps.legend import legend_for
 
     palette = legend_for(source, out, style=style, regions=regions)
     click.echo(f"wrote {out}: {palette.k} regions, palette {palette}")

@@ -28,7 +28,7 @@ def map_command(style, out, regions, preview, seed) -> None:
 
         doodle train --style painting.png --style-map painting_map.png --out runs/painting
     """
-    from doodle.segment import map_painting
+    from doodle.maps.segment import map_painting
 
     found = map_painting(style, out, regions=regions, preview=preview, seed=seed)
     if found.scores:

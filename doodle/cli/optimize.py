@@ -72,9 +72,9 @@ def optimize(style, style_map, target_map, content, content_weight, content_laye
 
         doodle optimize --style painting.png --content photo.jpg --size 512 -o out.png
     """
-    from doodle.loss import CONTENT_LAYERS
-    from doodle.optimize import OptimizeSettings, optimize_files
-    from doodle.vgg import DEFAULT_STYLE_LAYERS
+    from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
+    from doodle.painting.optimize import OptimizeSettings, optimize_files
+    from doodle.style.loss import CONTENT_LAYERS
 
     settings = OptimizeSettings(
         iterations=iterations, optimizer=optimizer, resolutions=resolutions,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from doodle.device import DEVICE_CHOICES
-from doodle.generator import NORMS
+from doodle.generators.base import NORMS
 from doodle.precision import PRECISIONS
 
 

@@ -17,7 +17,7 @@ def plot(runs: tuple[Path, ...], out: Path) -> None:
     Total and per-layer loss against step and against wall-clock minutes, log
     scale, runs overlaid. Needs matplotlib: pip install 'neural-doodle-tools[plot]'.
     """
-    from doodle.plot import plot_training_curves
+    from doodle.training.plot import plot_training_curves
 
     logs = plot_training_curves(runs, out)
     for run, log in zip(runs, logs):

@@ -27,7 +27,7 @@ def render(checkpoint_path, map_path, out, size, seed, variations, precision, de
     The map's colours are snapped to the checkpoint's palette; colours that
     match none of them are refused.
     """
-    from doodle.render import render_files
+    from doodle.painting.render import render_files
 
     for item in render_files(checkpoint_path, map_path, out, size=size, seed=seed, variations=variations,
                              precision=precision, device=device):

@@ -22,7 +22,7 @@ from doodle.cli.options import device_option, precision_option
 @device_option
 def stylize(checkpoint_path, content, content_map, out, size, precision, device) -> None:
     """Paint photos in the trained painting's style, one forward pass each."""
-    from doodle.stylize import stylize_files
+    from doodle.painting.stylize import stylize_files
 
     for item in stylize_files(checkpoint_path, content, out, content_map=content_map, size=size,
                               precision=precision, device=device):

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from doodle.architectures import ARCHS, DEFAULT_ARCH
+from doodle.generators.registry import ARCHS, DEFAULT_ARCH
 from doodle.cli.options import (comma_list, device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
 
@@ -121,9 +121,9 @@ def train(style, style_map, regions, masks, content, content_maps, content_weigh
     config.json, log.jsonl and samples/. Multi-process:
     torchrun --nproc_per_node=N -m doodle train ...
     """
-    from doodle.loss import CONTENT_LAYERS
-    from doodle.train import TrainConfig, train as run_training
-    from doodle.vgg import DEFAULT_STYLE_LAYERS
+    from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
+    from doodle.style.loss import CONTENT_LAYERS
+    from doodle.training.train import TrainConfig, train as run_training
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")

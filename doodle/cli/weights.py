@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from doodle.weights import (
+from doodle.lossnet.weights import (
     CACHE_FILES,
     auto_choice,
     cache_dir,

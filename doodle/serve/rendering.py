@@ -15,10 +15,10 @@ import numpy as np
 
 import maskgen
 from doodle.images import ImageTooLarge, fit_size, to_uint8
-from doodle.palette import Palette, colorize
-from doodle.render import render_labels
+from doodle.maps.palette import Palette, colorize
+from doodle.maps.semantic import target_labels
+from doodle.painting.render import render_labels
 from doodle.serve.imagebytes import decode_image, encode_png
-from doodle.semantic import target_labels
 from doodle.serve.styles import ServedStyle
 
 #: Longest side of a render or a random map, in pixels (sizes the page offers: up to 1024).
@@ -85,7 +85,7 @@ def render_map(style: ServedStyle, data: bytes, seed: int = 0, size: int | None 
     """Render an uploaded map with a style's generator: PNG bytes and the server time it took.
 
     See :func:`map_labels` for ``data``, ``size`` and the errors, and
-    :func:`doodle.render.render_labels` for ``seed`` and ``precision``.
+    :func:`doodle.painting.render.render_labels` for ``seed`` and ``precision``.
     """
     start = time.perf_counter()
     labels = map_labels(data, style.palette, size)
@@ -108,7 +108,7 @@ def random_map(style: ServedStyle, width: int, height: int, seed: int) -> bytes:
     Examples
     --------
     >>> import torch
-    >>> from doodle.generator import DoodleGenerator
+    >>> from doodle.generators.texture import DoodleGenerator
     >>> style = ServedStyle("s", DoodleGenerator(k=3, scales=2, width=4), Palette.from_colours(
     ...     [[255, 0, 0], [0, 255, 0], [0, 0, 255]]), step=0, loss_net="random")
     >>> from doodle.serve.imagebytes import decode_image

@@ -15,12 +15,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from doodle.checkpoint import generator_from_checkpoint, load_checkpoint
-from doodle.generator import MaskGenerator
+from doodle.generators.base import MaskGenerator
 from doodle.images import load_rgb, resize_labels
-from doodle.palette import Palette, snap_to_palette
+from doodle.maps.palette import Palette, snap_to_palette
 from doodle.serve.imagebytes import encode_png
 from doodle.serve.swatches import colour_swatch, palette_strip, region_swatches, thumbnail
+from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
 from maskgen.errors import USER_ERRORS, one_line
 
 
@@ -100,7 +100,7 @@ def load_served_style(
     Raises
     ------
     FileNotFoundError, ValueError
-        The checkpoint is missing or unreadable (see :func:`doodle.checkpoint.load_checkpoint`).
+        The checkpoint is missing or unreadable (see :func:`doodle.training.checkpoint.load_checkpoint`).
     """
     checkpoint = Path(checkpoint)
     ckpt = load_checkpoint(checkpoint)

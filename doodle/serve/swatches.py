@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from doodle.images import fit_size, resize_rgb
-from doodle.legend import region_crop
+from doodle.maps.legend import region_crop
 
 #: Side of the square region swatches, in pixels.
 SWATCH_SIDE = 40
@@ -20,7 +20,7 @@ def thumbnail(image: np.ndarray, longest: int = THUMBNAIL_SIDE) -> np.ndarray:
 
 
 def region_swatches(image: np.ndarray, labels: np.ndarray, k: int, side: int = SWATCH_SIDE) -> list[np.ndarray | None]:
-    """A square crop of the style image where each region is densest, the legend's (:mod:`doodle.legend`).
+    """A square crop of the style image where each region is densest, the legend's (:mod:`doodle.maps.legend`).
 
     Parameters
     ----------

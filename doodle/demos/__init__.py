@@ -1,0 +1,1 @@
+"""``doodle demo``: the exemplar demo (exemplar) and the photo demo (photos)."""

@@ -1,0 +1,1 @@
+"""Evaluation of doodles: the quality report (evaluate) and its measures (fidelity, fringe, patch_distance, edges)."""
