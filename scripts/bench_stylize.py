@@ -43,7 +43,8 @@ from doodle.painting.optimize import OptimizeSettings, optimize_doodle
 from doodle.painting.stylize import stylize_photo
 from doodle.style.loss import CONTENT_LAYERS
 from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
-from doodle.training.train import TrainConfig, train
+from doodle.training.config import TrainConfig
+from doodle.training.train import train
 
 EXEMPLAR_STYLE = Path(__file__).resolve().parents[1] / "datasets" / "exemplar" / "style.png"
 MIN_EDGE_CORRELATION, MAX_VS_OPTIMIZE, MAX_VS_PHOTO = 0.55, 3.0, 0.09

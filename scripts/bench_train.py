@@ -57,7 +57,8 @@ from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import one_hot
 from doodle.precision import autocast
 from doodle.style.loss import RegionStyleLoss
-from doodle.training.train import TrainConfig, load_training_style, style_loss, train_step
+from doodle.training.config import TrainConfig
+from doodle.training.train import load_training_style, style_loss, train_step
 from maskgen.alloc import reuse_freed_memory
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"

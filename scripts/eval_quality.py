@@ -55,7 +55,8 @@ from doodle.painting.render import render_labels
 from doodle.precision import PRECISIONS
 from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.training.maskdata import held_out_masks
-from doodle.training.train import TrainConfig, train
+from doodle.training.config import TrainConfig
+from doodle.training.train import train
 from maskgen.fileio import atomic_write_text
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"

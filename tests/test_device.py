@@ -110,7 +110,8 @@ def test_gpu_round_trip_renders_the_same_shape(tmp_path):
 def test_training_on_the_gpu_lowers_the_loss_and_resumes_on_the_cpu(tiny_style, tmp_path):
     import json
 
-    from doodle.training.train import TrainConfig, train
+    from doodle.training.config import TrainConfig
+    from doodle.training.train import train
 
     style, style_map = tiny_style
     config = TrainConfig(style=str(style), style_map=str(style_map), out=str(tmp_path / "run"), size=32, batch=2,

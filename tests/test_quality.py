@@ -12,7 +12,8 @@ from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import StyleExemplar, load_style, load_target_map
 from doodle.painting.optimize import OptimizeSettings
 from doodle.painting.render import render_labels
-from doodle.training.train import TrainConfig, train
+from doodle.training.config import TrainConfig
+from doodle.training.train import train
 
 EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")

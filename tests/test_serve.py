@@ -30,7 +30,8 @@ from doodle.serve.app import MAX_BODY_BYTES, STATIC_DIR, create_app  # noqa: E40
 from doodle.serve.render_queue import RenderQueue, Superseded  # noqa: E402
 from doodle.serve.styles import load_styles  # noqa: E402
 from doodle.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from doodle.training.train import TrainConfig, train  # noqa: E402
+from doodle.training.config import TrainConfig  # noqa: E402
+from doodle.training.train import train  # noqa: E402
 
 #: The style painting's colour in each style-map region (red stripes top, green, blue stripes).
 STYLE_COLOURS = np.array([[230, 40, 40], [40, 200, 60], [40, 60, 220]], np.uint8)

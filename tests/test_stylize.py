@@ -15,7 +15,8 @@ from doodle.painting.stylize import stylize_photo
 from doodle.style.loss import RegionStyleLoss
 from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.training.photodata import TrainingPhotos, find_photos
-from doodle.training.train import TrainConfig, train
+from doodle.training.config import TrainConfig
+from doodle.training.train import train
 
 LAYERS = ("relu1_1", "relu2_1")
 QUIET = {"progress": False, "log": lambda _m: None}

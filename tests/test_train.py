@@ -18,7 +18,9 @@ from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import load_style, one_hot
 from doodle.style.loss import RegionStyleLoss
 from doodle.training.checkpoint import load_checkpoint, save_checkpoint
-from doodle.training.train import TrainConfig, lr_factor, train
+from doodle.training.config import TrainConfig
+from doodle.training.schedule import lr_factor
+from doodle.training.train import train
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 # The architecture users train (the CLI's default), at a tiny width so that a step takes milliseconds.
@@ -264,8 +266,8 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tiny_style, tmp_path):
 
 DDP_SCRIPT = r"""
 import json, os, sys, torch, torch.distributed as dist
-import doodle.training.train, doodle.lossnet.weights
-cfg, folder, poison = doodle.training.train.TrainConfig(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3] == "nan"
+import doodle.training.config, doodle.training.train, doodle.lossnet.weights
+cfg, folder, poison = doodle.training.config.TrainConfig(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3] == "nan"
 rank = int(os.environ["RANK"])
 
 def offline_fetch(log=print, timeout=0.0):  # a fresh machine without the index: who tries to fetch?

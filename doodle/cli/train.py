@@ -123,7 +123,8 @@ def train(style, style_map, regions, masks, content, content_maps, content_weigh
     """
     from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
     from doodle.style.loss import CONTENT_LAYERS
-    from doodle.training.train import TrainConfig, train as run_training
+    from doodle.training.config import TrainConfig
+    from doodle.training.train import train as run_training
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")

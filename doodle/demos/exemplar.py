@@ -15,7 +15,8 @@ from doodle.maps.semantic import load_target_map
 from doodle.montage import at_height, side_by_side, stack_rows
 from doodle.painting.render import render_labels
 from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
-from doodle.training.train import TrainConfig, train
+from doodle.training.config import TrainConfig
+from doodle.training.train import train
 
 EXEMPLAR = Path(__file__).resolve().parent.parent / "datasets" / "exemplar"
 MARKER = ".doodle-demo"

@@ -23,7 +23,8 @@ from doodle.images import fit_size, load_rgb, resize_rgb, save_rgb, to_array
 from doodle.montage import at_height, side_by_side, stack_rows
 from doodle.painting.stylize import stylize_photo
 from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
-from doodle.training.train import TrainConfig, train
+from doodle.training.config import TrainConfig
+from doodle.training.train import train
 
 #: scikit-image photos the stylizer trains on, and those it never sees (judged and shown).
 TRAINING_PHOTOS = ("astronaut", "coffee", "camera", "immunohistochemistry", "hubble_deep_field")

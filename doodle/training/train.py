@@ -6,17 +6,17 @@ from the region style loss. Photos (Johnson et al. 2016, ``--content``): it
 repaints random crops of photos and learns from the style loss plus a content
 loss against each photo. One loop for both; read top to bottom: config ->
 style targets -> data -> model/optimizer (or resume) -> loop (loss, step, log,
-samples, checkpoint).
+samples, checkpoint). The config is :mod:`doodle.training.config`, the run
+folder :mod:`doodle.training.run_dir`, the learning-rate schedules
+:mod:`doodle.training.schedule`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -25,144 +25,30 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-import maskgen
 from doodle import __version__
 from doodle.device import resolve_device
 from doodle.generators.base import MaskGenerator
-from doodle.generators.registry import DEFAULT_ARCH, build_generator
+from doodle.generators.registry import build_generator
 from doodle.images import save_rgb, to_array, to_tensor
 from doodle.lossnet.memory import check_fits, estimate_vgg_bytes
-from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS, deepest_layer
+from doodle.lossnet.vgg import deepest_layer
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.legend import write_legend
 from doodle.maps.palette import colorize, format_palette
 from doodle.maps.semantic import StyleExemplar, load_style, one_hot
 from doodle.montage import side_by_side, stack_rows
 from doodle.precision import autocast, grad_scaler, resolve_precision
-from doodle.style.loss import CONTENT_LAYERS, RegionStyleLoss
+from doodle.style.loss import RegionStyleLoss
 from doodle.training.checkpoint import load_checkpoint, save_checkpoint
+from doodle.training.config import TrainConfig
 from doodle.training.maskdata import StepBatches, TrainingMasks, held_out_masks
 from doodle.training.photodata import TrainingPhotos, find_photos
 from doodle.training.plot import update_run_curves
-from maskgen.fileio import TMP_PREFIX, atomic_write_text, read_jsonl
+from doodle.training.run_dir import prepare_run_dir, truncate_log
+from doodle.training.schedule import budget_lr_factor, budget_spent, lr_factor
+from maskgen.fileio import atomic_write_text
 
 HELD_OUT_SEED_OFFSET = 1_000_003  # sample masks come from a seed stream training never draws from
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (stored in RUN/config.json and the checkpoint)."""
-
-    style: str
-    style_map: str | None
-    out: str
-    regions: int | None = None
-    masks: str | None = None
-    size: int = 256
-    style_size: int | None = None
-    batch: int = 4
-    steps: int = 2000
-    minutes: float | None = None
-    lr: float = 0.003
-    lr_half_life: int = 1000
-    lr_min_ratio: float = 0.05
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    layer_weights: tuple[float, ...] | None = None
-    style_weight: float = 1.0
-    tv_weight: float = 0.0
-    relative: bool = True
-    map_share: float = 0.25
-    content: str | None = None
-    content_maps: str | None = None
-    content_weight: float = 1.0
-    content_layers: tuple[str, ...] = CONTENT_LAYERS
-    loss_net: str = "auto"
-    precision: str = "auto"
-    seed: int = 0
-    sample_every: int = 100
-    checkpoint_every: int = 100
-    log_every: int = 10
-    samples: int = 4
-    workers: int = 1
-    skip_corrupt: bool = False
-    generator: dict = field(default_factory=lambda: {"arch": DEFAULT_ARCH})
-    mask: dict = field(default_factory=lambda: {"roughness": 0.6, "filter_size": 7, "min_area": 0.05})
-
-    def __post_init__(self) -> None:
-        for name in ("size", "batch", "steps", "sample_every", "checkpoint_every", "log_every", "lr_half_life"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.size < 16:
-            raise ValueError(f"--size must be >= 16 pixels for the loss network, got {self.size}")
-        if self.lr <= 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ValueError(f"--minutes must be > 0, got {self.minutes}")
-        if not 0 <= self.map_share <= 1:
-            raise ValueError(f"--map-share must be in [0, 1], got {self.map_share}")
-        if not 0 <= self.lr_min_ratio <= 1:
-            raise ValueError(f"--lr-min-ratio must be in [0, 1], got {self.lr_min_ratio}")
-        if self.content_maps is not None and self.content is None:
-            raise ValueError("--content-maps needs --content (the photos they map)")
-        if self.style_map is None and (self.content is None or self.content_maps is not None):
-            raise ValueError("--style-map is needed to paint doodles or photos with maps")
-        self.style_layers = tuple(self.style_layers)
-        self.content_layers = tuple(self.content_layers)
-        if self.layer_weights is not None:
-            self.layer_weights = tuple(self.layer_weights)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        """The config stored in ``d``; unknown keys are refused, naming them (a typo must not pass silently)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown training config key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
-        return cls(**d)
-
-    @classmethod
-    def from_run(cls, out: str | os.PathLike, steps: int | None = None, minutes: float | None = None,
-                 loss_net: str | None = None) -> "TrainConfig":
-        """The config of the run in ``out`` (to resume it), optionally with a new step count, time budget
-        (``minutes``: the run's total training time) or loss network (which must be the one it trained against)."""
-        stored = dict(load_checkpoint(Path(out) / "checkpoint.pt")["config"])
-        stored.pop("k", None)  # derived from the style map, stored for readers of the checkpoint
-        # Runs from before these settings trained with raw Grams on random masks only.
-        stored.setdefault("relative", False)
-        stored.setdefault("map_share", 0.0)
-        changes = {"steps": steps, "minutes": minutes, "loss_net": loss_net}
-        return cls.from_dict(stored | {"out": str(out)} | {key: v for key, v in changes.items() if v is not None})
-
-    def mask_params(self, k: int) -> maskgen.MaskParams:
-        """The run's random-mask parameters for a style with ``k`` regions."""
-        return maskgen.MaskParams(width=self.size, height=self.size, regions=(k, k), **self.mask)
-
-
-def lr_factor(step: int, half_life: int, min_ratio: float) -> float:
-    """Learning-rate multiplier: halves every ``half_life`` steps, never below ``min_ratio``.
-
-    It depends on the step alone (not on the total), so a run extended with a
-    larger ``--steps`` continues on the same schedule.
-    """
-    return max(min_ratio, 0.5 ** (step / half_life))
-
-
-def budget_lr_factor(fraction: float, min_ratio: float) -> float:
-    """Learning-rate multiplier of a ``--minutes`` run: cosine from 1 to ``min_ratio`` over the budget.
-
-    ``fraction`` is the share of the wall-clock budget spent (clipped to [0, 1]),
-    so the schedule spans the budget whatever the machine's speed.
-
-    Examples
-    --------
-    >>> budget_lr_factor(0.0, 0.05), budget_lr_factor(0.5, 0.05), budget_lr_factor(1.0, 0.05)
-    (1.0, 0.525, 0.05)
-    """
-    fraction = min(max(fraction, 0.0), 1.0)
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * fraction))
 
 
 def train_step(
@@ -250,54 +136,6 @@ def _load_loss_net_rank0_first(spec: str, layers: tuple[str, ...], seed: int, ra
     if resolved[0] is None:
         raise ValueError("rank 0 could not load the loss network; see its error")
     return load_loss_net(resolved[0], layers=layers, seed=seed, log=log)
-
-
-def _budget_spent(minutes: float | None, seconds: float, world: int, device: torch.device) -> float | None:
-    """Share of a ``--minutes`` budget spent (None without one); rank 0's clock decides for every rank."""
-    if minutes is None:
-        return None
-    spent = torch.tensor([seconds / (60.0 * minutes)], dtype=torch.float64, device=device)
-    if world > 1:
-        # Ranks must stop at the same step or the next all-reduce would hang.
-        dist.broadcast(spent, src=0)
-    return float(spent)
-
-
-def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Create ``out`` or refuse to mix a new run into a non-empty folder."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder for the run")
-    if resume:
-        if not (out / "checkpoint.pt").exists():
-            raise ValueError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist; drop --resume to start")
-        # A run killed mid-write leaves its temporary file; the rename never happened,
-        # so the file is garbage (one writer per run folder: nobody else owns it).
-        for stale in [*out.glob(TMP_PREFIX + "*"), *out.glob(f"samples/{TMP_PREFIX}*")]:
-            stale.unlink(missing_ok=True)
-        return
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ValueError(f"run folder {out} is not empty; pass --resume to continue it or --overwrite to replace it")
-        for name in ("checkpoint.pt", "config.json", "log.jsonl"):
-            (out / name).unlink(missing_ok=True)
-        for png in (out / "samples").glob("*.png"):
-            png.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def _truncate_log(path: Path, step: int) -> list[dict]:
-    """Keep the log entries up to ``step``; returns them.
-
-    A killed run may have logged steps after its last checkpoint, and a power
-    loss or a full disk may have torn its last line: both are dropped, so the
-    resumed log reads as one uninterrupted run.
-    """
-    if not path.exists():
-        return []
-    records, _torn = read_jsonl(path)
-    keep = [r for r in records if isinstance(r.get("step"), int) and r["step"] <= step]
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
-    return keep
 
 
 def load_training_style(config: TrainConfig, log: Callable[[str], None] = print) -> StyleExemplar:
@@ -437,7 +275,7 @@ def train(
     if rank == 0:
         atomic_write_text(out / "config.json", json.dumps(full_config, indent=2) + "\n")
         (out / "samples").mkdir(exist_ok=True)
-        kept = _truncate_log(out / "log.jsonl", start)
+        kept = truncate_log(out / "log.jsonl", start)
         # Checkpoints written before they stored it: the last log line at or before them is the nearest.
         elapsed = float(kept[-1].get("elapsed_s", 0.0)) if kept else 0.0
     if ckpt is not None and "elapsed_s" in ckpt:
@@ -453,7 +291,7 @@ def train(
     t0 = tick = time.perf_counter()
     tick_step = step = start
     for step, item in enumerate(loader, start=start + 1):
-        spent = _budget_spent(config.minutes, elapsed + time.perf_counter() - t0, world, target)
+        spent = budget_spent(config.minutes, elapsed + time.perf_counter() - t0, world, target)
         if spent is None:
             lr = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
         else:

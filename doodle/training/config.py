@@ -1,0 +1,106 @@
+"""A training run's settings: :class:`TrainConfig`, stored in ``RUN/config.json`` and the checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import maskgen
+from doodle.generators.registry import DEFAULT_ARCH
+from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
+from doodle.style.loss import CONTENT_LAYERS
+from doodle.training.checkpoint import load_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in RUN/config.json and the checkpoint)."""
+
+    style: str
+    style_map: str | None
+    out: str
+    regions: int | None = None
+    masks: str | None = None
+    size: int = 256
+    style_size: int | None = None
+    batch: int = 4
+    steps: int = 2000
+    minutes: float | None = None
+    lr: float = 0.003
+    lr_half_life: int = 1000
+    lr_min_ratio: float = 0.05
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    layer_weights: tuple[float, ...] | None = None
+    style_weight: float = 1.0
+    tv_weight: float = 0.0
+    relative: bool = True
+    map_share: float = 0.25
+    content: str | None = None
+    content_maps: str | None = None
+    content_weight: float = 1.0
+    content_layers: tuple[str, ...] = CONTENT_LAYERS
+    loss_net: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    sample_every: int = 100
+    checkpoint_every: int = 100
+    log_every: int = 10
+    samples: int = 4
+    workers: int = 1
+    skip_corrupt: bool = False
+    generator: dict = field(default_factory=lambda: {"arch": DEFAULT_ARCH})
+    mask: dict = field(default_factory=lambda: {"roughness": 0.6, "filter_size": 7, "min_area": 0.05})
+
+    def __post_init__(self) -> None:
+        for name in ("size", "batch", "steps", "sample_every", "checkpoint_every", "log_every", "lr_half_life"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.size < 16:
+            raise ValueError(f"--size must be >= 16 pixels for the loss network, got {self.size}")
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"--minutes must be > 0, got {self.minutes}")
+        if not 0 <= self.map_share <= 1:
+            raise ValueError(f"--map-share must be in [0, 1], got {self.map_share}")
+        if not 0 <= self.lr_min_ratio <= 1:
+            raise ValueError(f"--lr-min-ratio must be in [0, 1], got {self.lr_min_ratio}")
+        if self.content_maps is not None and self.content is None:
+            raise ValueError("--content-maps needs --content (the photos they map)")
+        if self.style_map is None and (self.content is None or self.content_maps is not None):
+            raise ValueError("--style-map is needed to paint doodles or photos with maps")
+        self.style_layers = tuple(self.style_layers)
+        self.content_layers = tuple(self.content_layers)
+        if self.layer_weights is not None:
+            self.layer_weights = tuple(self.layer_weights)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """The config stored in ``d``; unknown keys are refused, naming them (a typo must not pass silently)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training config key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    @classmethod
+    def from_run(cls, out: str | os.PathLike, steps: int | None = None, minutes: float | None = None,
+                 loss_net: str | None = None) -> "TrainConfig":
+        """The config of the run in ``out`` (to resume it), optionally with a new step count, time budget
+        (``minutes``: the run's total training time) or loss network (which must be the one it trained against)."""
+        stored = dict(load_checkpoint(Path(out) / "checkpoint.pt")["config"])
+        stored.pop("k", None)  # derived from the style map, stored for readers of the checkpoint
+        # Runs from before these settings trained with raw Grams on random masks only.
+        stored.setdefault("relative", False)
+        stored.setdefault("map_share", 0.0)
+        changes = {"steps": steps, "minutes": minutes, "loss_net": loss_net}
+        return cls.from_dict(stored | {"out": str(out)} | {key: v for key, v in changes.items() if v is not None})
+
+    def mask_params(self, k: int) -> maskgen.MaskParams:
+        """The run's random-mask parameters for a style with ``k`` regions."""
+        return maskgen.MaskParams(width=self.size, height=self.size, regions=(k, k), **self.mask)
