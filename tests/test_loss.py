@@ -96,3 +96,27 @@ def test_coarse_to_fine_gives_the_final_size(random_net):
     settings = OptimizeSettings(iterations=2, resolutions=(16, 30), layers=("relu1_1", "relu2_1"))
     image, loss = optimize_doodle(random_net, style, labels, target, 1, settings, progress=False)
     assert image.shape == (17, 30, 3) and np.isfinite(loss)
+
+
+@pytest.mark.parametrize("balance", [0.0, 0.5, 1.0])
+def test_balance_divides_each_layer_by_its_energy_to_that_power_times_the_first_layers(random_net, balance):
+    torch.manual_seed(0)
+    style, image = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    masks = two_region_masks(32, 32, 12)
+    raw_fn = RegionStyleLoss(random_net, style, masks, layers=LAYERS)
+    _, raw = raw_fn(image, masks)
+    energy = {name: float(getattr(raw_fn, f"target_norm_{name}").sum()) for name in LAYERS}
+    _, parts = RegionStyleLoss(random_net, style, masks, layers=LAYERS, relative=True, balance=balance)(image, masks)
+    for name in LAYERS:
+        expected = float(raw[name]) / (energy[name] ** balance * energy[LAYERS[0]] ** (1 - balance))
+        assert float(parts[name]) == pytest.approx(expected, rel=1e-4)
+    if balance == 1.0:  # equal say: the judge's relative distance
+        with torch.no_grad():
+            judged = raw_fn.relative_distances(random_net(image, list(LAYERS)), masks)
+        assert [float(parts[n]) for n in LAYERS] == pytest.approx([float(judged[n][0]) for n in LAYERS], rel=1e-5)
+
+
+def test_balance_outside_zero_to_one_is_refused(random_net):
+    masks = two_region_masks(16, 16, 8)
+    with pytest.raises(ValueError, match=r"balance must be in \[0, 1\], got 1.5"):
+        RegionStyleLoss(random_net, torch.rand(1, 3, 16, 16), masks, layers=LAYERS, relative=True, balance=1.5)

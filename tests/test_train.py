@@ -16,7 +16,7 @@ from doodle.cli import main
 from doodle.generators.registry import DEFAULT_ARCH, build_generator
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import load_style, one_hot
-from doodle.style.loss import RegionStyleLoss
+from doodle.style.loss import RegionStyleLoss, resolve_balance
 from doodle.training.checkpoint import load_checkpoint, save_checkpoint
 from doodle.training.config import TrainConfig
 from doodle.training.schedule import lr_factor
@@ -368,6 +368,16 @@ def test_a_run_from_before_relative_losses_resumes_with_its_own_loss(tiny_style,
     resumed = TrainConfig.from_run(tmp_path / "run", steps=2)
     assert (resumed.relative, resumed.map_share) == (False, 0.0)
     assert (cfg.relative, cfg.map_share) == (True, 0.25)  # what a new run trains with
+
+
+def test_a_run_from_before_balance_resumes_with_every_layer_an_equal_say(tiny_style, tmp_path):
+    cfg = config(tiny_style, tmp_path / "run", steps=1)
+    train(cfg, progress=False, log=lambda _m: None)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    del ckpt["config"]["balance"]
+    save_checkpoint(tmp_path / "run" / "checkpoint.pt", ckpt)
+    assert TrainConfig.from_run(tmp_path / "run", steps=2).balance == 1.0
+    assert cfg.balance is None and resolve_balance(cfg.balance, photo=False) == 0.5  # what a new doodle run trains with
 
 
 def test_resume_refuses_another_loss_network_naming_both(tiny_style, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from doodle.cli.options import (comma_list, device_option, layer_weights_option, loss_net_option, precision_option, regions_option,
+from doodle.cli.options import (balance_option, comma_list, device_option, layer_weights_option, loss_net_option, precision_option, regions_option,
                                 style_layers_option)
 
 
@@ -40,6 +40,7 @@ from doodle.cli.options import (comma_list, device_option, layer_weights_option,
               help="Relative losses (each style layer's Gram distance over its target's norm, the content as "
               "where features fire: see --content-weight) or raw Gram and mean-squared distances "
               "[default: relative with --content, raw for doodles, the loss of doodle train].")
+@balance_option
 @regions_option
 @click.option("--size", type=click.IntRange(min=16), default=512, show_default=True,
               help="Longest side of the output (and of the style image), any value.")
@@ -58,7 +59,7 @@ from doodle.cli.options import (comma_list, device_option, layer_weights_option,
 @click.option("--save-every", type=click.IntRange(min=1), default=None, help="Also save OUT_<iteration>.png this often.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
 def optimize(style, style_map, target_map, content, content_weight, content_layers, style_weight, tv_weight, init,
-             preserve_color, relative, regions, size, iterations, optimizer, lr, resolutions, style_layers, layer_weights, loss_net, precision, device,
+             preserve_color, relative, balance, regions, size, iterations, optimizer, lr, resolutions, style_layers, layer_weights, loss_net, precision, device,
              seed, save_every, output) -> None:
     """Paint TARGET-MAP, or a photo, in the style of STYLE by optimizing pixels (L-BFGS).
 
@@ -80,7 +81,7 @@ def optimize(style, style_map, target_map, content, content_weight, content_laye
         iterations=iterations, optimizer=optimizer, resolutions=resolutions,
         layers=style_layers or DEFAULT_STYLE_LAYERS, layer_weights=layer_weights, style_weight=style_weight,
         content_weight=content_weight, content_layers=content_layers or CONTENT_LAYERS, tv_weight=tv_weight,
-        init=init, relative=relative, preserve_color=preserve_color, lr=lr, seed=seed, precision=precision,
+        init=init, relative=relative, balance=balance, preserve_color=preserve_color, lr=lr, seed=seed, precision=precision,
     )
     done = optimize_files(style, style_map, target_map, output, settings, size=size, regions=regions, content=content,
                           loss_net=loss_net, save_every=save_every, log=click.echo,

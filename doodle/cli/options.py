@@ -58,3 +58,11 @@ device_option = click.option(
     "--device", default="auto", show_default=True, metavar="DEVICE",
     help=f"{DEVICE_CHOICES}. auto: the CUDA GPU when there is one (under torchrun, LOCAL_RANK's), else the CPU.",
 )
+
+
+balance_option = click.option(
+    "--balance", type=click.FloatRange(0, 1), default=None,
+    help="How much say the deep style layers get in the relative loss: each layer's region Gram distance over "
+    "its target's energy to this power (times the first layer's to the rest). 1: every layer an equal say (deep "
+    "layers then buy their statistics with rainbow outlines along borders); 0: the raw loss's weighting (relu5_1 "
+    "has ~1e-6 of relu1_1's say) [default: 0.5 for doodles, 1 for photos].")

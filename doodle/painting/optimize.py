@@ -24,7 +24,7 @@ from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import check_aspect, load_style, load_target_map, one_hot
 from doodle.precision import autocast, resolve_precision
 from doodle.style.color import join_chroma, luminance_rgb, match_luminance
-from doodle.style.loss import CONTENT_LAYERS, RegionStyleLoss
+from doodle.style.loss import CONTENT_LAYERS, RegionStyleLoss, resolve_balance
 
 
 #: Where the pixels start: the content photo, uniform noise, or the style image (resized to the output).
@@ -42,8 +42,10 @@ class OptimizeSettings:
     (unit-norm patterns), not how strongly. Both are 0 at their target and
     about 1 (per style layer) for an unrelated image, whatever the image size and
     loss network, so ``content_weight=1`` and ``style_weight=1`` balance them.
-    Without a photo (a doodle) the raw Gram loss stays the default, the loss
-    ``doodle train`` minimizes. ``tv_weight`` multiplies the mean squared
+    Without a photo (a doodle) the raw Gram loss stays the default.
+    ``balance`` sets how much say the deep layers get in the relative style
+    term (``None``: 0.5 for doodles, 1 for photos; see
+    :class:`doodle.style.loss.RegionStyleLoss`). ``tv_weight`` multiplies the mean squared
     difference of neighbouring pixels in either case (0.003-0.013 for photos
     at 256 px, about 0.02 once painted, 0.33 for uniform noise).
 
@@ -63,6 +65,7 @@ class OptimizeSettings:
     tv_weight: float = 0.0
     init: str | None = None
     relative: bool | None = None
+    balance: float | None = None
     preserve_color: bool = False
     lr: float = 0.02
     seed: int = 0
@@ -168,6 +171,7 @@ def optimize_doodle(
             content_image=content,
             tv_weight=settings.tv_weight,
             relative=relative,
+            balance=resolve_balance(settings.balance, photo=photo is not None),
         ).to(device)
         masks = one_hot(resize_labels(target_labels, size), k).to(device)
         chroma = resize_rgb(photo, size) if settings.preserve_color else None

@@ -36,6 +36,7 @@ class TrainConfig:
     style_weight: float = 1.0
     tv_weight: float = 0.0
     relative: bool = True
+    balance: float | None = None
     map_share: float = 0.25
     content: str | None = None
     content_maps: str | None = None
@@ -65,6 +66,8 @@ class TrainConfig:
             raise ValueError(f"--minutes must be > 0, got {self.minutes}")
         if not 0 <= self.map_share <= 1:
             raise ValueError(f"--map-share must be in [0, 1], got {self.map_share}")
+        if self.balance is not None and not 0 <= self.balance <= 1:
+            raise ValueError(f"--balance must be in [0, 1], got {self.balance}")
         if not 0 <= self.lr_min_ratio <= 1:
             raise ValueError(f"--lr-min-ratio must be in [0, 1], got {self.lr_min_ratio}")
         if self.content_maps is not None and self.content is None:
@@ -97,6 +100,7 @@ class TrainConfig:
         stored.pop("k", None)  # derived from the style map, stored for readers of the checkpoint
         # Runs from before these settings trained with raw Grams on random masks only.
         stored.setdefault("relative", False)
+        stored.setdefault("balance", 1.0)
         stored.setdefault("map_share", 0.0)
         changes = {"steps": steps, "minutes": minutes, "loss_net": loss_net}
         return cls.from_dict(stored | {"out": str(out)} | {key: v for key, v in changes.items() if v is not None})
