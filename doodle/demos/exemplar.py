@@ -18,7 +18,7 @@ from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoin
 from doodle.training.config import TrainConfig
 from doodle.training.train import train
 
-EXEMPLAR = Path(__file__).resolve().parent.parent / "datasets" / "exemplar"
+EXEMPLAR = Path(__file__).resolve().parents[2] / "datasets" / "exemplar"
 MARKER = ".doodle-demo"
 
 
