@@ -157,3 +157,18 @@ def test_distance_refuses_targets_of_the_wrong_shape():
     with pytest.raises(ValueError, match="targets"):
         region_gram_distance(torch.randn(1, 3, 4, 4), torch.ones(1, 2, 4, 4), torch.zeros(2, 4, 4),
                              torch.ones(1, 2, dtype=torch.bool))
+
+
+def test_soft_mask_weights_a_pixel_by_m_squared_in_the_gram_and_m_in_the_area():
+    # Pinned semantics of soft masks (the loss network's blurred masks near borders):
+    # G = sum_i m_i^2 f_i f_i^T / (C sum_i m_i). A pixel at m = 0.5 adds a quarter of its
+    # outer product but half a pixel of area, so a region whose mask is blurred (deep
+    # layers, thin regions) gets a smaller Gram than its features' mean outer product:
+    # here (1 + 1 + 0.25) / 2.5 = 0.9 instead of 1 for features that are 1 everywhere.
+    f = torch.ones(1, 1, 1, 4)
+    m = torch.tensor([[[[1.0, 1.0, 0.5, 0.0]]]])
+    g, area = region_gram(f, m)
+    assert area.item() == pytest.approx(2.5)
+    assert g.item() == pytest.approx(0.9)
+    d = region_gram_distance(f, m, torch.ones(1, 1, 1), torch.tensor([[True]]))
+    assert d.item() == pytest.approx((0.9 - 1.0) ** 2)  # the loss uses the same semantics
