@@ -377,7 +377,7 @@ def test_a_run_from_before_balance_resumes_with_every_layer_an_equal_say(tiny_st
     del ckpt["config"]["balance"]
     save_checkpoint(tmp_path / "run" / "checkpoint.pt", ckpt)
     assert TrainConfig.from_run(tmp_path / "run", steps=2).balance == 1.0
-    assert cfg.balance is None and resolve_balance(cfg.balance, photo=False) == 0.5  # what a new doodle run trains with
+    assert cfg.balance is None and resolve_balance(cfg.balance, photo=False) == 0.0  # what a new doodle run trains with
 
 
 def test_resume_refuses_another_loss_network_naming_both(tiny_style, tmp_path):

@@ -22,17 +22,18 @@ CONTENT_LAYERS = ("relu2_1",)
 PATTERN_SOFTNESS = 0.1
 
 
-#: ``balance`` of the relative style term for doodles; photo stylization was tuned with equal say (1).
-DOODLE_BALANCE = 0.5
+#: ``balance`` of the relative style term for doodles (the raw loss's weighting, scale-free):
+#: the generator paints cleanest with it; photo stylization was tuned with equal say (1).
+DOODLE_BALANCE = 0.0
 
 
 def resolve_balance(balance: float | None, photo: bool) -> float:
-    """The relative style term's ``balance``: as given, else 0.5 for doodles and 1 for photos.
+    """The relative style term's ``balance``: as given, else 0 for doodles and 1 for photos.
 
     Examples
     --------
     >>> resolve_balance(None, photo=False), resolve_balance(None, photo=True), resolve_balance(0.2, photo=True)
-    (0.5, 1.0, 0.2)
+    (0.0, 1.0, 0.2)
     """
     if balance is None:
         return 1.0 if photo else DOODLE_BALANCE
@@ -59,12 +60,14 @@ class RegionStyleLoss(nn.Module):
     layer has an equal say (``D_l / E_l``, :meth:`relative_distances`); the raw
     loss (``relative=False``) weighs layer ``l`` by ``E_l``, which falls by
     about 10^6 from relu1_1 to relu5_1 with VGG features, so the deep layers
-    have no say. Each extreme paints worse than the middle: with equal say the
-    deepest layers, whose masks are the most blurred, win their statistics with
-    rainbow outlines along region borders and garbled region shapes; raw, the
-    structure the deep layers carry is not trained. ``b = 0.5`` (halfway on a
-    log scale) paints as cleanly as raw and matches the deep layers nearly as
-    well as ``b = 1`` (``scripts/bench_objective.py``). The content term of layer ``c``
+    have no say. With equal say the deepest layers, whose masks are the most
+    blurred, win their statistics with rainbow outlines along region borders
+    and garbled region shapes (``scripts/bench_objective.py``); a generator
+    trained that way paints them too. Judged by pixels (patch distance,
+    off-painting colours), a generator paints best at ``b = 0`` and worse as
+    ``b`` grows, while the deep layers' statistics improve: ``b`` trades one
+    for the other. ``b = 0`` is the raw loss's weighting divided by the first
+    layer's energy, so the loss is about 1 for any painting and loss network. The content term of layer ``c``
     compares where each feature channel ``k`` fires, not how strongly:
     ``mean_k ||F_ck / n(F_ck) - P_ck / n(P_ck)||^2`` over the channels that fire
     on the photo (``F_ck``, ``P_ck``: the channel's ``h * w`` activations in the
