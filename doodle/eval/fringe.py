@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from doodle.eval.fidelity import interior_mask
-from doodle.maps.segment import srgb_to_lab
+from doodle.lab import rgb_to_lab
 
 #: Lowest L, a, b of the bin grid; sRGB's gamut lies within L 0..100, a and b -128..128.
 _ORIGIN = np.array([0.0, -128.0, -128.0])
@@ -111,9 +111,6 @@ def fringe_share(image: np.ndarray, labels: np.ndarray, colours: np.ndarray, bor
 
 
 def _bins(image: np.ndarray, bin_size: float) -> np.ndarray:
-    image = np.asarray(image, np.float64)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an RGB array of shape (H, W, 3), got shape {image.shape}")
-    lab = srgb_to_lab(np.clip(image, 0.0, 1.0) * 255.0)
+    lab = rgb_to_lab(image)
     top = np.ceil(_EXTENT / bin_size).astype(np.int64)
     return np.clip(np.floor((lab - _ORIGIN) / bin_size).astype(np.int64), 0, top)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from doodle.maps.segment import srgb_to_lab
+from doodle.lab import rgb_to_lab
 
 
 def region_patch_distance(
@@ -101,10 +101,9 @@ def region_patch_distance(
 
 def _patches(image: np.ndarray, labels: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
     """All whole patches as rows of a view, shape (n, 3 * patch^2), and the label at each centre."""
-    image = np.asarray(image, np.float64)
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != np.shape(labels):
-        raise ValueError(f"image {image.shape} and map {np.shape(labels)} must be (H, W, 3) and (H, W)")
-    lab = srgb_to_lab(np.clip(image, 0.0, 1.0) * 255.0).astype(np.float32)
+    if np.shape(image)[:2] != np.shape(labels):
+        raise ValueError(f"image {np.shape(image)} and map {np.shape(labels)} must be (H, W, 3) and (H, W)")
+    lab = rgb_to_lab(image).astype(np.float32)
     windows = sliding_window_view(lab, (patch, patch), axis=(0, 1))  # (H-p+1, W-p+1, 3, p, p)
     half = patch // 2
     centres = np.asarray(labels)[half:labels.shape[0] - half, half:labels.shape[1] - half]

@@ -59,6 +59,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from doodle.images import fit_size, load_rgb, resize_labels, resize_rgb, save_rgb
+from doodle.lab import srgb_to_lab
 from doodle.maps.palette import colour_keys, hex_colour
 from maskgen.modefilter import majority_filter
 from maskgen.palette import PALETTE, write_label_png
@@ -267,8 +268,8 @@ def superpixels(rgb: np.ndarray) -> np.ndarray:
     >>> set(found[:, :16].ravel()) & set(found[:, 16:].ravel())  # none crosses the edge
     set()
     """
-    # Imported here: doodle.eval.fringe and doodle.eval.patch_distance import this module
-    # for srgb_to_lab alone and need not load scikit-image.
+    # Imported here: only map-making needs scikit-image, and the modules importing this
+    # one (the CLI, the server) should not pay for loading it.
     from skimage.segmentation import felzenszwalb
 
     return felzenszwalb(rgb, scale=FELZENSZWALB_SCALE, sigma=FELZENSZWALB_SIGMA, min_size=MIN_SUPERPIXEL)
@@ -483,22 +484,6 @@ def draw_borders(rgb: np.ndarray, labels: np.ndarray, width: int | None = None) 
     out[rim] = 0
     out[line] = PALETTE[labels[line]]
     return out
-
-
-def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB (D65) of sRGB colours: ``uint8`` ``(..., 3)`` -> ``float64`` ``(..., 3)`` L in 0..100.
-
-    Examples
-    --------
-    >>> srgb_to_lab(np.array([[255, 0, 0], [0, 0, 255]], np.uint8)).round(1).tolist()
-    [[53.2, 80.1, 67.2], [32.3, 79.2, -107.9]]
-    """
-    c = rgb.astype(np.float64) / 255.0
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    to_xyz = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]])
-    xyz = linear @ to_xyz.T / np.array([0.95047, 1.0, 1.08883])
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
 
 def _kmeans(features: np.ndarray, counts: np.ndarray, k: int, seed: int) -> np.ndarray:
