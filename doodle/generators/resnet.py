@@ -1,7 +1,7 @@
 """An encoder / residual / decoder generator (Johnson et al. 2016), conditioned on a mask at every block.
 
-The compute goes where it is cheap: two strided 3x3 convolutions take the
-input to 1/4 resolution, where residual blocks do most of the work on 16x
+The compute goes where it is cheap: two strided 4x4 convolutions (3x3 in
+checkpoints from before ``aligned``) take the input to 1/4 resolution, where residual blocks do most of the work on 16x
 fewer pixels; two nearest-upsample + 3x3 convolutions come back (no
 transposed convolutions: they leave checkerboards), with the encoder's
 features at the same scale added on the way up (U-Net style skips, so fine
@@ -44,7 +44,7 @@ def majority_pool(masks: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 class ConvNormAct(nn.Module):
-    """Reflection-padded 3x3 convolution (optionally strided), normalization, LeakyReLU (optional)."""
+    """Reflection-padded 3x3 (or ``kernel``) convolution, optionally strided, normalization, LeakyReLU (optional)."""
 
     def __init__(self, in_channels: int, out_channels: int, norm: str, k: int, negative_slope: float,
                  stride: int = 1, act: bool = True, kernel: int = 3) -> None:
