@@ -84,7 +84,8 @@ def test_automatic_choice_scores_three_to_eight_regions_the_same_for_a_seed():
     rgb[:, :20] = rgb[:, :20] // 2
     found, again = segment.segment_painting(rgb, seed=3), segment.segment_painting(rgb, seed=3)
     assert sorted(found.scores) == list(segment.AUTO_REGIONS)
-    assert found.clustered == max(found.scores, key=found.scores.get)
+    best = max(found.scores.values())  # the largest count near the best score
+    assert found.clustered == max(k for k, v in found.scores.items() if v >= best - segment.SILHOUETTE_TOLERANCE)
     assert 1 <= found.k <= found.clustered
     np.testing.assert_array_equal(found.labels, again.labels)
     assert found.scores == again.scores
