@@ -10,7 +10,8 @@ import click
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
               help="The map to write: a palette PNG in maskgen's colours, at the painting's size.")
 @click.option("--regions", type=int, default=None,
-              help="Number of regions, 2..20 [default: the count in 3..8 with the best silhouette score].")
+              help="Number of regions, 2..20 [default: the largest count in 3..8 whose silhouette score is near "
+                   "the best; the command prints the scores].")
 @click.option("--preview", type=click.Path(dir_okay=False), default=None,
               help="Also write the painting with the region borders drawn over it (PNG).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same map.")
@@ -28,12 +29,13 @@ def map_command(style, out, regions, preview, seed) -> None:
 
         doodle train --style painting.png --style-map painting_map.png --out runs/painting
     """
-    from doodle.maps.segment import map_painting
+    from doodle.maps.segment import SILHOUETTE_TOLERANCE, map_painting
 
     found = map_painting(style, out, regions=regions, preview=preview, seed=seed)
     if found.scores:
         tried = ", ".join(f"{k}: {score:.3f}" for k, score in found.scores.items())
-        click.echo(f"chose {found.clustered} regions, the best silhouette score ({tried}); "
+        click.echo(f"chose {found.clustered} regions, the most within {SILHOUETTE_TOLERANCE} of the best silhouette "
+                   f"score ({tried}); "
                    f"give --regions K for another count")
     lost = found.clustered - found.k
     if lost:
