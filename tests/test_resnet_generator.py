@@ -6,7 +6,7 @@ import torch
 
 from doodle.generators.region_norm import RegionInstanceNorm
 from doodle.generators.registry import ARCHS, build_generator
-from doodle.generators.resnet import ResnetGenerator
+from doodle.generators.resnet import ResnetGenerator, majority_pool, region_conv, region_upsample
 from doodle.generators.texture import DoodleGenerator
 from doodle.training.maskdata import TrainingMasks
 
@@ -53,7 +53,7 @@ def test_config_round_trip_through_the_architecture_registry():
     g = ResnetGenerator(k=4, width=3, blocks=2, noise_channels=1, norm="batch")
     config = json.loads(json.dumps(g.to_config()))
     assert config == {"arch": "resnet", "k": 4, "width": 3, "blocks": 2, "noise_channels": 1, "image_channels": 0,
-                      "norm": "batch", "negative_slope": 0.2, "aligned": True}
+                      "norm": "batch", "negative_slope": 0.2, "aligned": True, "borders": "region"}
     h = build_generator(config)
     h.load_state_dict(g.state_dict())
     assert isinstance(h, ResnetGenerator) and h.to_config() == config
@@ -115,6 +115,7 @@ def test_configs_from_before_alignment_build_the_3x3_downsampling_they_trained()
            "norm": "region", "negative_slope": 0.2}
     g = build_generator(old)
     assert not g.aligned and all(d.conv.kernel_size == (3, 3) for d in g.down)
+    assert g.borders == "mixed"
     assert build_generator({**old, "aligned": True}).down[0].conv.kernel_size == (4, 4)
 
 
@@ -135,3 +136,85 @@ def test_quarter_resolution_features_are_centred_on_the_cells_their_masks_label(
     rows, cols = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
     centre = ((weight * rows).sum() / weight.sum(), (weight * cols).sum() / weight.sum())
     assert (float(centre[0]), float(centre[1])) == pytest.approx((4 * 3 + offset, 4 * 4 + offset))
+
+
+def test_region_upsampling_feeds_each_pixel_only_from_cells_of_its_own_region():
+    labels = torch.from_numpy(maskgen.make_mask(maskgen.MaskParams(width=32, height=32, regions=(3, 3)), 2, 0).labels)
+    fine = torch.nn.functional.one_hot(labels.long(), 3).permute(2, 0, 1)[None].float()
+    coarse = majority_pool(fine, 2)
+    x = torch.randn(1, 5, 16, 16)
+    changed = x + 10 * coarse[:, 1:2]  # change the features of region 1's cells only
+    before, after = region_upsample(x, coarse, fine), region_upsample(changed, coarse, fine)
+    # Every pixel of another region with a cell of its own region among the 3x3 around its cell is untouched.
+    near = torch.nn.functional.max_pool2d(coarse, 3, stride=1, padding=1)
+    near = torch.nn.functional.interpolate(near, scale_factor=2.0)
+    other = (fine[:, 1] == 0) & ((fine * near).sum(1) == 1)
+    assert other.sum() > 500 and (fine[:, 1] == 1).sum() > 100
+    assert torch.equal(before[0, :, other[0]], after[0, :, other[0]])
+    # Pixels whose cell is of their own region take that cell's features, as nearest upsampling does.
+    same = (fine * torch.nn.functional.interpolate(coarse, scale_factor=2.0)).sum(1) == 1
+    nearest = torch.nn.functional.interpolate(x, scale_factor=2.0)
+    assert torch.equal(before[0, :, same[0]], nearest[0, :, same[0]]) and not same.all()
+
+
+def test_mixed_borders_are_kept_for_the_configs_that_trained_with_them():
+    masks = two_regions(13, 18)
+    g = ResnetGenerator(k=2, width=4, blocks=1, borders="mixed").eval()
+    h = build_generator(g.to_config())
+    h.load_state_dict(g.state_dict())
+    assert h.borders == "mixed" and torch.equal(g(masks, noise_seed=1), h(masks, noise_seed=1))
+    with pytest.raises(ValueError, match="borders must be 'region' or 'mixed'"):
+        ResnetGenerator(k=2, borders="soft")
+
+
+def dense_region_conv(conv, x, labels):
+    """The definition, slowly: every neighbour of another region replaced by the pixel itself."""
+    h, w = x.shape[-2:]
+    xp = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    lp = torch.nn.functional.pad(labels, (1, 1, 1, 1), mode="reflect")
+    out = conv.bias[:, None, None].expand(x.shape[0], -1, h, w).clone()
+    for i in range(3):
+        for j in range(3):
+            neighbour = torch.where(lp[..., i:i + h, j:j + w] == labels, xp[..., i:i + h, j:j + w], x)
+            out += torch.nn.functional.conv2d(neighbour, conv.weight[:, :, i:i + 1, j:j + 1])
+    return out
+
+
+def test_region_convolution_matches_its_definition_on_a_random_map():
+    torch.manual_seed(0)
+    labels = torch.from_numpy(maskgen.make_mask(maskgen.MaskParams(width=24, height=20, regions=(4, 4)), 1, 0).labels)
+    labels = labels[None, None].float().expand(2, 1, -1, -1)
+    conv, x = torch.nn.Conv2d(5, 3, 3), torch.randn(2, 5, 20, 24, requires_grad=True)
+    torch.testing.assert_close(region_conv(conv, x, labels), dense_region_conv(conv, x, labels))
+    region_conv(conv, x, labels).square().sum().backward()
+    fast = x.grad.clone()
+    x.grad = None
+    dense_region_conv(conv, x, labels).square().sum().backward()
+    torch.testing.assert_close(fast, x.grad)
+
+
+def test_region_convolution_is_a_plain_convolution_inside_a_region_and_never_reads_across_a_border():
+    conv = torch.nn.Conv2d(3, 4, 3)
+    x = torch.randn(2, 3, 9, 12)
+    one = torch.zeros(2, 1, 9, 12)
+    plain = conv(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))
+    torch.testing.assert_close(region_conv(conv, x, one), plain)
+    labels = torch.zeros(2, 1, 9, 12)
+    labels[..., 6:] = 1
+    changed = x.clone()
+    changed[..., 6:] += 5  # region 1's features only
+    left = region_conv(conv, x, labels)[..., :6], region_conv(conv, changed, labels)[..., :6]
+    assert torch.equal(*left)
+    assert not torch.equal(region_conv(conv, x, labels)[..., 6:], region_conv(conv, changed, labels)[..., 6:])
+
+
+def test_a_region_border_output_does_not_depend_on_the_other_regions_full_resolution_features():
+    # The last two full-resolution convolutions read only their own region: changing region 1's
+    # features just before them leaves region 0's pixels as they were.
+    g = ResnetGenerator(k=2, width=4, blocks=1).eval()
+    masks = two_regions(16, 16)
+    before = g(masks, noise_seed=0)
+    handle = g.up[1].register_forward_pre_hook(lambda m, args: (args[0] + 3 * masks[:, 1:2], *args[1:]))
+    after = g(masks, noise_seed=0)
+    handle.remove()
+    assert torch.equal(before[..., :8], after[..., :8]) and not torch.equal(before[..., 8:], after[..., 8:])

@@ -43,6 +43,95 @@ def majority_pool(masks: torch.Tensor, factor: int) -> torch.Tensor:
     return F.one_hot(pooled.argmax(1), masks.shape[1]).permute(0, 3, 1, 2).to(masks.dtype)
 
 
+def region_upsample(x: torch.Tensor, coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
+    """Features (B, C, h, w) -> (B, C, 2h, 2w), each fine pixel fed only by cells of its own region.
+
+    Nearest upsampling copies a cell's features to all four of its pixels,
+    even to those that belong to a neighbouring region: along every border
+    a 1-3 px band then carries one region's texture into the other's
+    normalization and colour, which paints a rim of colours neither region
+    has. Here a pixel whose cell is of another region takes the mean of the
+    cells of its own region among the 3x3 around its cell (its cell's
+    features where there are none).
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, h, w)
+    coarse : Tensor, shape (B, K, h, w)
+        One-hot region masks at x's scale (:func:`majority_pool` of ``fine``).
+    fine : Tensor, shape (B, K, 2h, 2w)
+        One-hot region masks at the output's scale.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[[[1.0, 5.0]]]])                      # two cells, regions 0 and 1
+    >>> coarse = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])
+    >>> fine = torch.zeros(1, 2, 2, 4); fine[:, 0, :, :3] = 1; fine[:, 1, :, 3] = 1
+    >>> region_upsample(x, coarse, fine)[0, 0, 0]                # pixel 2 is region 0 inside cell 1
+    tensor([1., 1., 1., 5.])
+    """
+    up = F.interpolate(x, scale_factor=2.0, mode="nearest")
+    same = (fine * F.interpolate(coarse, scale_factor=2.0, mode="nearest")).sum(1, keepdim=True)
+    if bool(same.min() == 1):
+        return up
+    out = up * same
+    for k in range(coarse.shape[1]):
+        ck = coarse[:, k:k + 1].to(x.dtype)
+        count = F.avg_pool2d(ck, 3, stride=1, padding=1, count_include_pad=False)
+        mean = F.avg_pool2d(x * ck, 3, stride=1, padding=1, count_include_pad=False) / count.clamp_min(1e-6)
+        mean = torch.where(count > 0, mean, x)
+        out = out + F.interpolate(mean, scale_factor=2.0, mode="nearest") * (fine[:, k:k + 1] * (1 - same))
+    return out
+
+
+def region_conv(conv: nn.Conv2d, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """A 3x3 stride-1 convolution that reads each pixel's neighbours only in its own region.
+
+    A neighbour of another region is replaced by the pixel itself (as
+    replicate padding does at the image's edge), so along a border neither
+    region's painting is mixed into the other's: without it the last two
+    full-resolution convolutions carry each region's features 2 px into its
+    neighbour, where they meet the neighbour's normalization and colour and
+    paint a rim of colours the painting never has. The image's edge is
+    reflected, as :class:`ConvNormAct` pads.
+
+    Parameters
+    ----------
+    conv : nn.Conv2d
+        A 3x3 convolution with stride 1 and no padding of its own.
+    x : Tensor, shape (B, C, H, W)
+    labels : Tensor, shape (B, 1, H, W)
+        Region index of every pixel (any dtype whose equality means "same region").
+
+    Examples
+    --------
+    >>> conv = nn.Conv2d(1, 1, 3, bias=False); _ = nn.init.ones_(conv.weight)
+    >>> x = torch.tensor([[[[1.0, 1.0, 1.0, 9.0, 9.0]]]])
+    >>> region_conv(conv, x, (x > 5).float()).detach()[0, 0, 0]      # each side sums its own values only
+    tensor([ 9.,  9.,  9., 81., 81.])
+    """
+    height, width = x.shape[-2:]
+    labels = labels.to(x.dtype)
+    mode = "reflect" if min(height, width) > 1 else "replicate"
+    xp, lp = F.pad(x, (1, 1, 1, 1), mode=mode), F.pad(labels, (1, 1, 1, 1), mode=mode)
+    out = F.conv2d(xp, conv.weight, conv.bias)
+    # Only pixels with a neighbour of another region differ from the plain convolution:
+    # a few percent of the image, repainted from their own gathered 3x3 patches.
+    shifts = [(i, j) for i in range(3) for j in range(3)]
+    same = torch.cat([lp[..., i:i + height, j:j + width] == labels for i, j in shifts], dim=1)  # (B, 9, H, W)
+    b, yy, xx = (~same.all(1)).nonzero(as_tuple=True)
+    if b.numel() == 0:
+        return out
+    centre = x[b, :, yy, xx]  # (N, C)
+    patches = torch.stack([torch.where(same[b, n, yy, xx, None], xp[b, :, yy + i, xx + j], centre)
+                           for n, (i, j) in enumerate(shifts)], dim=-1)  # (N, C, 9), as the weight is laid out
+    border = patches.flatten(1) @ conv.weight.flatten(1).T.to(patches.dtype)
+    if conv.bias is not None:
+        border = border + conv.bias.to(border.dtype)
+    out[b, :, yy, xx] = border.to(out.dtype)  # conv2d's backward does not need its output: in place is fine
+    return out
+
+
 class ConvNormAct(nn.Module):
     """Reflection-padded 3x3 (or ``kernel``) convolution, optionally strided, normalization, LeakyReLU (optional)."""
 
@@ -55,9 +144,14 @@ class ConvNormAct(nn.Module):
         self.norm = norm_layer(norm, out_channels, k)
         self.act = nn.LeakyReLU(negative_slope, inplace=True) if act else nn.Identity()
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, in, H, W) features -> (B, out, H/stride, W/stride); ``mask`` (B, K, ., .) at the output's scale."""
-        return self.act(normalize(self.norm, self.conv(self.pad(x)), mask))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, in, H, W) features -> (B, out, H/stride, W/stride); ``mask`` (B, K, ., .) at the output's scale.
+
+        With ``labels`` (B, 1, H, W), each pixel's region, the convolution reads
+        neighbours only within each pixel's region (:func:`region_conv`; 3x3, stride 1 only).
+        """
+        y = self.conv(self.pad(x)) if labels is None else region_conv(self.conv, x, labels)
+        return self.act(normalize(self.norm, y, mask))
 
 
 class ResidualBlock(nn.Module):
@@ -132,13 +226,16 @@ class ResnetGenerator(MaskGenerator):
         norm: str = "region",
         negative_slope: float = 0.2,
         aligned: bool = True,
+        borders: str = "region",
     ) -> None:
         if width < 1 or blocks < 0 or image_channels < 0:
             raise ValueError(f"generator needs width >= 1, blocks >= 0, image_channels >= 0; "
                              f"got width={width}, blocks={blocks}, image_channels={image_channels}")
         super().__init__(k, noise_channels, norm)
         self.width, self.blocks, self.image_channels = int(width), int(blocks), int(image_channels)
-        self.negative_slope, self.aligned = float(negative_slope), bool(aligned)
+        if borders not in ("region", "mixed"):
+            raise ValueError(f"generator borders must be 'region' or 'mixed', got {borders!r}")
+        self.negative_slope, self.aligned, self.borders = float(negative_slope), bool(aligned), borders
         w, args = self.width, (norm, self.k, self.negative_slope)
         self.stem = ConvNormAct(self.k + self.noise_channels + self.image_channels, w, *args)
         down = {"stride": 2, "kernel": 4 if self.aligned else 3}
@@ -150,7 +247,7 @@ class ResnetGenerator(MaskGenerator):
     @classmethod
     def from_config(cls, config: dict) -> "ResnetGenerator":
         """As :meth:`MaskGenerator.from_config`; configs from before ``aligned`` build what they trained."""
-        return super().from_config({"aligned": False, **config})
+        return super().from_config({"aligned": False, "borders": "mixed", **config})
 
     def paint(self, masks: torch.Tensor, generator: torch.Generator | None,
               image: torch.Tensor | None = None) -> torch.Tensor:
@@ -164,6 +261,12 @@ class ResnetGenerator(MaskGenerator):
             skips.append(x)
         for block in self.body:
             x = block(x, pooled[2])
-        for s, up in zip((1, 0), self.up):
-            x = up(F.interpolate(x, scale_factor=2.0, mode="nearest"), pooled[s]) + skips[s]
-        return self.to_rgb(x)
+        if self.borders == "mixed":
+            for s, up in zip((1, 0), self.up):
+                x = up(F.interpolate(x, scale_factor=2.0, mode="nearest"), pooled[s]) + skips[s]
+            return self.to_rgb(x)
+        # No region's features cross a border at full resolution (see region_upsample, region_conv).
+        labels = pooled[0].contiguous().argmax(1, keepdim=True)
+        x = self.up[0](region_upsample(x, pooled[2], pooled[1]), pooled[1]) + skips[1]
+        x = self.up[1](region_upsample(x, pooled[1], pooled[0]), pooled[0], labels) + skips[0]
+        return region_conv(self.to_rgb[1], x, labels)
