@@ -69,6 +69,8 @@ def test_run_folder_contents(tiny_style, tmp_path):
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
     generator = json.loads((out / "config.json").read_text())["generator"]
     assert (generator["arch"], generator["width"]) == (DEFAULT_ARCH, 4)
+    # Options the user did not give take today's defaults, not those of checkpoints from before them.
+    assert (generator["aligned"], generator["borders"]) == (True, "region")
     assert not [p for p in out.rglob(".tmp-*")]
 
 

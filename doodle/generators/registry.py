@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from doodle.generators.base import MaskGenerator
@@ -28,3 +29,27 @@ def build_generator(config: dict[str, Any]) -> MaskGenerator:
     if arch not in ARCHS:
         raise ValueError(f"unknown generator arch {arch!r}; this doodle knows {', '.join(ARCHS)}")
     return ARCHS[arch].from_config(config)
+
+
+def new_generator(config: dict[str, Any]) -> MaskGenerator:
+    """A generator for a new run: what ``config`` gives, this version's defaults for the rest.
+
+    :func:`build_generator` reads a key missing from a checkpoint's config as
+    the version that wrote it built it (``aligned=False`` for a resnet from
+    before ``aligned``); a new run, whose options name only what the user
+    chose, must get today's defaults instead. ``arch`` defaults to
+    :data:`DEFAULT_ARCH`.
+
+    Examples
+    --------
+    >>> g = new_generator({"k": 2, "width": 4, "blocks": 1})
+    >>> g.arch, g.aligned, build_generator({"arch": "resnet", "k": 2}).aligned
+    ('resnet', True, False)
+    """
+    arch = config.get("arch", DEFAULT_ARCH)
+    if arch not in ARCHS:
+        raise ValueError(f"unknown generator arch {arch!r}; this doodle knows {', '.join(ARCHS)}")
+    cls = ARCHS[arch]
+    defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return cls.from_config({**defaults, **config, "arch": arch})

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from doodle import __version__
 from doodle.device import resolve_device
 from doodle.generators.base import MaskGenerator
-from doodle.generators.registry import build_generator
+from doodle.generators.registry import build_generator, new_generator
 from doodle.images import save_rgb, to_array, to_tensor
 from doodle.lossnet.memory import check_fits, estimate_vgg_bytes
 from doodle.lossnet.vgg import deepest_layer
@@ -251,7 +251,8 @@ def train(
     # Model and optimizer, fresh or from the checkpoint.
     torch.manual_seed(config.seed)
     photo_inputs = {"noise_channels": 0, "image_channels": 3} if config.content is not None else {}
-    model = build_generator({**photo_inputs, **config.generator, "k": k})
+    # A resumed run rebuilds what it trained (its stored config may predate today's options).
+    model = (new_generator if ckpt is None else build_generator)({**photo_inputs, **config.generator, "k": k})
     model.init_region_colors(to_tensor(style.image)[0], one_hot(style.labels, k)[0])
     model.to(target)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
