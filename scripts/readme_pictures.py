@@ -102,7 +102,9 @@ def serve(run: str, output: str, seed: int) -> None:
                 except OSError:
                     time.sleep(0.5)
             driver.get(url)
-            rendered = "return document.getElementById('render').dataset.key === window.doodle.key()"
+            # False (not an error) until the page has loaded its style and shows the current map's painting.
+            rendered = ("try { return document.getElementById('render').dataset.key === window.doodle.key(); } "
+                        "catch (e) { return false; }")
             WebDriverWait(driver, 60).until(lambda d: d.execute_script(rendered))
             seed_box = driver.find_element(By.ID, "seed")
             seed_box.clear()
