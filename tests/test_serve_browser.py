@@ -144,8 +144,10 @@ def wait_for_render(driver, timeout: float = 30.0) -> np.ndarray:
     """Wait until the painting on the page depicts the current map, seed and size; return its pixels."""
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # False, not an error, while the page is still loading its style (key() reads it).
     WebDriverWait(driver, timeout).until(lambda d: d.execute_script(
-        "return document.getElementById('render').dataset.key === window.doodle.key()"))
+        "try { return document.getElementById('render').dataset.key === window.doodle.key(); } "
+        "catch (e) { return false; }"))
     # The PNG bytes the server sent, as a data: URL.
     url = driver.execute_async_script("""
         const done = arguments[arguments.length - 1];
