@@ -25,10 +25,13 @@ def build_generator(config: dict[str, Any]) -> MaskGenerator:
     >>> build_generator({"k": 2}).arch  # a checkpoint from before architectures had names
     'texture'
     """
-    arch = config.get("arch", "texture")
+    return _arch_class(config.get("arch", "texture")).from_config(config)
+
+
+def _arch_class(arch: str) -> type[MaskGenerator]:
     if arch not in ARCHS:
         raise ValueError(f"unknown generator arch {arch!r}; this doodle knows {', '.join(ARCHS)}")
-    return ARCHS[arch].from_config(config)
+    return ARCHS[arch]
 
 
 def new_generator(config: dict[str, Any]) -> MaskGenerator:
@@ -47,9 +50,7 @@ def new_generator(config: dict[str, Any]) -> MaskGenerator:
     ('resnet', True, False)
     """
     arch = config.get("arch", DEFAULT_ARCH)
-    if arch not in ARCHS:
-        raise ValueError(f"unknown generator arch {arch!r}; this doodle knows {', '.join(ARCHS)}")
-    cls = ARCHS[arch]
+    cls = _arch_class(arch)
     defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     return cls.from_config({**defaults, **config, "arch": arch})

@@ -2,7 +2,7 @@
 
 The compute goes where it is cheap: two strided 4x4 convolutions (3x3 in
 checkpoints from before ``aligned``) take the input to 1/4 resolution, where residual blocks do most of the work on 16x
-fewer pixels; two nearest-upsample + 3x3 convolutions come back (no
+fewer pixels; two upsample + 3x3 convolutions come back (no
 transposed convolutions: they leave checkerboards), with the encoder's
 features at the same scale added on the way up (U-Net style skips, so fine
 texture does not have to pass through the bottleneck). The mask is injected
@@ -11,7 +11,9 @@ scale: with ``norm="region"`` every normalization takes its statistics and
 its scale and shift per region (:class:`doodle.generators.region_norm.RegionInstanceNorm`),
 and every residual block also sees the mask as input channels. Masks are
 pooled by majority (:func:`majority_pool`), so region borders are sharp at
-every scale and no pixel is normalized with a blend of two regions' statistics. Reflection padding throughout.
+every scale and no pixel is normalized with a blend of two regions' statistics. With
+``borders="region"`` no region's features cross a border at full resolution
+(:func:`region_upsample`, :func:`region_conv`). Reflection padding throughout.
 
 The input is the mask, uniform noise (the doodle's only source of variety
 inside a region) and, for photo stylization, the photo's RGB channels.
@@ -122,8 +124,8 @@ def region_conv(conv: nn.Conv2d, x: torch.Tensor, labels: torch.Tensor) -> torch
     b, yy, xx = (~same.all(1)).nonzero(as_tuple=True)
     if b.numel() == 0:
         return out
-    centre = x[b, :, yy, xx]  # (N, C)
-    patches = torch.stack([torch.where(same[b, n, yy, xx, None], xp[b, :, yy + i, xx + j], centre)
+    centre, keep = x[b, :, yy, xx], same[b, :, yy, xx]  # (N, C), (N, 9)
+    patches = torch.stack([torch.where(keep[:, n, None], xp[b, :, yy + i, xx + j], centre)
                            for n, (i, j) in enumerate(shifts)], dim=-1)  # (N, C, 9), as the weight is laid out
     border = patches.flatten(1) @ conv.weight.flatten(1).T.to(patches.dtype)
     if conv.bias is not None:
@@ -195,6 +197,13 @@ class ResnetGenerator(MaskGenerator):
         on a cell's corner pixel: at 1/4 resolution a feature sits 1.5 px
         from the cell whose region normalizes it, so near a border it is
         normalized as the neighbouring region.
+    borders : {"region", "mixed"}
+        ``"region"``: upsampling feeds each pixel only from cells of its own
+        region (:func:`region_upsample`) and the last two full-resolution
+        convolutions read neighbours only within each pixel's region
+        (:func:`region_conv`), so no region's features are painted into its
+        neighbour. ``"mixed"`` (checkpoints from before it): nearest
+        upsampling and plain convolutions.
 
     Notes
     -----
