@@ -8,9 +8,9 @@
     python scripts/readme_pictures.py renders -o datasets/generator_1024.jpg --size 1024 RUN
 
 ``demo`` runs ``doodle demo`` with its defaults and keeps its picture;
-``serve`` starts ``doodle serve`` on a run, draws a random map in headless
-Chromium (Debian's ``chromium`` and ``chromium-driver``) and screenshots the
-page; ``renders`` paints one map with every run given (in order), optionally
+``serve`` starts ``doodle serve`` on a run, opens it in headless Chromium
+(Debian's ``chromium`` and ``chromium-driver``) and screenshots the page once
+its first map is painted; ``renders`` paints one map with every run given (in order), optionally
 beside raw-loss ``doodle optimize`` of the first run's painting, map first.
 The README's caption of each picture names the runs it shows and the command
 that trained them.
@@ -71,12 +71,13 @@ def free_port() -> int:
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=str(DATASETS / "serve_screenshot.png"),
               show_default=True)
-@click.option("--seed", type=int, default=3, show_default=True, help="Which random map the page draws.")
+@click.option("--seed", type=int, default=3, show_default=True, help="Noise seed of the painting.")
 def serve(run: str, output: str, seed: int) -> None:
-    """Screenshot `doodle serve` on RUN (a `doodle train` folder) after a random map."""
+    """Screenshot `doodle serve` on RUN (a `doodle train` folder): the page's first map (map seed 0), painted."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser, driver_path = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
@@ -108,9 +109,7 @@ def serve(run: str, output: str, seed: int) -> None:
             WebDriverWait(driver, 60).until(lambda d: d.execute_script(rendered))
             seed_box = driver.find_element(By.ID, "seed")
             seed_box.clear()
-            seed_box.send_keys(str(seed))
-            driver.find_element(By.ID, "random").click()
-            time.sleep(0.5)
+            seed_box.send_keys(str(seed), Keys.TAB)  # leaving the box is what sends the change
             WebDriverWait(driver, 60).until(lambda d: d.execute_script(rendered))
             time.sleep(0.5)  # the swap of the decoded picture
             tmp = Path(output).with_name(Path(output).name + ".tmp.png")
@@ -156,7 +155,7 @@ def renders(runs: tuple[str, ...], output: str, map_path: str, size: int | None,
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "optimize.png"
             subprocess.run([sys.executable, "-m", "doodle", "optimize", "--style", config["style"],
-                            "--style-map", config["style_map"], "--regions", str(config["regions"]),
+                            "--style-map", config["style_map"], "--regions", str(config["k"]),
                             "--target-map", map_path, "--size", str(max(labels.shape)), "--iterations", "200", "--raw",
                             "--loss-net", config["loss_net"], "--seed", str(seed), "-o", str(out)], check=True)
             panels.append(load_rgb(out) / 255.0)
