@@ -30,7 +30,7 @@ import torch
 
 from benchtools import median_seconds
 from doodle.cli.options import comma_list, default_malloc_option, norm_option
-from doodle.generators.registry import ARCHS, DEFAULT_ARCH, build_generator
+from doodle.generators.registry import ARCHS, DEFAULT_ARCH, new_generator
 from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import load_style, load_target_map
@@ -75,7 +75,7 @@ def main(sizes, optimize_sizes, iterations, time_iterations, repeats, precision,
     heap_reuse = "off (--default-malloc)" if default_malloc else reuse_freed_memory().describe()
     ran = iterations if time_iterations is None else min(time_iterations, iterations)
     exemplar = load_style(style, style_map, regions=regions, log=lambda _msg: None)
-    model = build_generator({"arch": arch, "k": exemplar.k} | ({} if norm is None else {"norm": norm})).eval()
+    model = new_generator({"arch": arch, "k": exemplar.k} | ({} if norm is None else {"norm": norm})).eval()
     net = load_loss_net(loss_net, layers=DEFAULT_STYLE_LAYERS, log=lambda _msg: None)
     click.echo(f"torch {torch.__version__}, {threads} thread(s), freed memory reused: {heap_reuse}, "
                f"precision {precision} -> {resolve_precision(precision)}; "

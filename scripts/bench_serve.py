@@ -47,7 +47,7 @@ from PIL import Image
 import maskgen
 from benchtools import median_seconds
 from doodle import __version__
-from doodle.generators.registry import DEFAULT_ARCH, build_generator
+from doodle.generators.registry import DEFAULT_ARCH, new_generator
 from doodle.images import to_uint8
 from doodle.maps.semantic import load_style
 from doodle.painting.render import render_labels
@@ -62,7 +62,7 @@ def default_checkpoint(folder: Path) -> Path:
     """The default generator for the exemplar's palette, saved as a run (untrained)."""
     style = load_style(EXEMPLAR / "style.png", EXEMPLAR / "style_map.png", log=lambda _m: None)
     torch.manual_seed(0)
-    model = build_generator({"arch": DEFAULT_ARCH, "k": style.k}).eval()
+    model = new_generator({"arch": DEFAULT_ARCH, "k": style.k}).eval()
     path = folder / "exemplar" / "checkpoint.pt"
     path.parent.mkdir(parents=True)
     save_checkpoint(path, {

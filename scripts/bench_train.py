@@ -13,7 +13,7 @@ style layer, relu5_1 by default), forward of a random ``(B, 3, S, S)`` batch to 
 style layers, backward of their sum to the input.
 
 (b) "step": ``doodle.training.train.train_step`` (the function the training loop calls) with
-the same pieces ``train`` builds: ``build_generator`` on
+the same pieces ``train`` builds: ``new_generator`` on
 ``TrainConfig.generator`` (``--arch``), ``Adam(lr=TrainConfig.lr)`` and ``RegionStyleLoss`` of the
 style exemplar with ``TrainConfig.style_layers``, and a seeded noise generator per step.
 The masks of a batch come from maskgen with ``TrainConfig.mask``;
@@ -51,7 +51,7 @@ import torch
 import maskgen
 from benchtools import median_seconds
 from doodle.cli.options import comma_list, default_malloc_option, norm_option
-from doodle.generators.registry import ARCHS, DEFAULT_ARCH, build_generator
+from doodle.generators.registry import ARCHS, DEFAULT_ARCH, new_generator
 from doodle.lossnet.vgg import VGGFeatures
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import one_hot
@@ -102,7 +102,7 @@ def training_step(config: TrainConfig, loss_fn: RegionStyleLoss, masks: torch.Te
                   precision: str) -> Callable[[], None]:
     """(b): one step of ``doodle.training.train.train`` on a fixed batch of masks (see the module docstring)."""
     torch.manual_seed(config.seed)
-    model = build_generator({**config.generator, "k": loss_fn.k}).train()
+    model = new_generator({**config.generator, "k": loss_fn.k}).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step = [0]
 
@@ -167,7 +167,7 @@ def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, st
     base = TrainConfig(style=style, style_map=style_map, out="(not written)", regions=regions, batch=batch,
                        generator=overrides)
     net = load_loss_net(loss_net, layers=base.style_layers, log=lambda _msg: None)
-    generator = build_generator({**base.generator, "k": regions}).to_config()
+    generator = new_generator({**base.generator, "k": regions}).to_config()
     click.echo(f"torch {torch.__version__}, {threads} thread(s), freed memory reused: {heap_reuse}, "
                f"native bf16: {native_bf16}; loss net {net.net_id} "
                f"to {net.layer_names[-1]}; generator {generator}; "

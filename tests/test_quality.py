@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from doodle.eval.evaluate import RATIO_MEASURES, StyleJudge, compare_with_optimize, summarize
-from doodle.generators.registry import DEFAULT_ARCH, build_generator
+from doodle.generators.registry import DEFAULT_ARCH, new_generator
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import StyleExemplar, load_style, load_target_map
 from doodle.painting.optimize import OptimizeSettings
@@ -90,7 +90,7 @@ def test_style_distance_is_zero_on_the_style_and_relative_per_layer(tiny_net):
 def test_compare_with_optimize_paints_three_ways_and_judges_all(tiny_net):
     style = halves_style()
     judge = StyleJudge(tiny_net, style, layers=["relu1_1", "relu2_1"], blur=1, border=1)
-    model = build_generator({**GENERATOR, "k": 2, "width": 4, "blocks": 1}).eval()
+    model = new_generator({**GENERATOR, "k": 2, "width": 4, "blocks": 1}).eval()
     labels = style.labels[:, ::-1].copy()  # the halves swapped
     row = compare_with_optimize(judge, model, labels, OptimizeSettings(iterations=5, layers=["relu1_1", "relu2_1"]),
                                 precision="fp32")
@@ -147,7 +147,7 @@ def test_training_raises_region_fidelity_on_the_exemplar(tiny_net, tmp_path):
         workers=0, sample_every=1000, checkpoint_every=1000, log_every=1000, samples=1, seed=0, generator=GENERATOR,
     )
     torch.manual_seed(config.seed)
-    untrained = build_generator({**GENERATOR, "k": 4}).eval()
+    untrained = new_generator({**GENERATOR, "k": 4}).eval()
     trained = train(config, progress=False, **QUIET).eval()
 
     style = load_style(config.style, config.style_map, regions=4, size=SIZE, **QUIET)

@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from doodle.cli import main
-from doodle.generators.registry import DEFAULT_ARCH, build_generator
+from doodle.generators.registry import DEFAULT_ARCH, new_generator
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import load_style, one_hot
 from doodle.style.loss import RegionStyleLoss, resolve_balance
@@ -50,7 +50,7 @@ def test_a_few_steps_lower_the_loss(tiny_style, tmp_path):
     loss_fn = RegionStyleLoss(net, img, one_hot(style.labels, 3), layers=LAYERS)
     masks = one_hot(np.stack([np.repeat(np.arange(3, dtype=np.uint8), 11)[:32][None].repeat(32, 0)] * 2), 3)
     torch.manual_seed(cfg.seed)
-    untrained = build_generator({**TINY_GENERATOR, "k": 3})
+    untrained = new_generator({**TINY_GENERATOR, "k": 3})
     with torch.no_grad():
         before = loss_fn(untrained(masks, noise_seed=1), masks)[0].item()
         after = loss_fn(model(masks, noise_seed=1), masks)[0].item()
