@@ -144,7 +144,8 @@ def test_region_upsampling_feeds_each_pixel_only_from_cells_of_its_own_region():
     coarse = majority_pool(fine, 2)
     x = torch.randn(1, 5, 16, 16)
     changed = x + 10 * coarse[:, 1:2]  # change the features of region 1's cells only
-    before, after = region_upsample(x, coarse, fine), region_upsample(changed, coarse, fine)
+    up = lambda features: region_upsample(features, coarse.argmax(1, keepdim=True), labels[None, None])  # noqa: E731
+    before, after = up(x), up(changed)
     # Every pixel of another region with a cell of its own region among the 3x3 around its cell is untouched.
     near = torch.nn.functional.max_pool2d(coarse, 3, stride=1, padding=1)
     near = torch.nn.functional.interpolate(near, scale_factor=2.0)
@@ -155,6 +156,35 @@ def test_region_upsampling_feeds_each_pixel_only_from_cells_of_its_own_region():
     same = (fine * torch.nn.functional.interpolate(coarse, scale_factor=2.0)).sum(1) == 1
     nearest = torch.nn.functional.interpolate(x, scale_factor=2.0)
     assert torch.equal(before[0, :, same[0]], nearest[0, :, same[0]]) and not same.all()
+
+
+def dense_region_upsample(x, coarse, fine):
+    """The definition, densely: per region, the mean of its cells among the 3x3, where a pixel's cell is another's."""
+    up = torch.nn.functional.interpolate(x, scale_factor=2.0)
+    same = (fine * torch.nn.functional.interpolate(coarse, scale_factor=2.0)).sum(1, keepdim=True)
+    out = up * same
+    for k in range(coarse.shape[1]):
+        ck = coarse[:, k:k + 1]
+        count = torch.nn.functional.avg_pool2d(ck, 3, stride=1, padding=1, count_include_pad=False)
+        mean = torch.nn.functional.avg_pool2d(x * ck, 3, stride=1, padding=1, count_include_pad=False)
+        mean = torch.where(count > 0, mean / count.clamp_min(1e-6), x)
+        out = out + torch.nn.functional.interpolate(mean, scale_factor=2.0) * fine[:, k:k + 1] * (1 - same)
+    return out
+
+
+def test_region_upsampling_matches_its_definition_on_a_random_map():
+    torch.manual_seed(0)
+    labels = np.stack([maskgen.make_mask(maskgen.MaskParams(width=30, height=22, regions=(4, 4)), 3, i).labels
+                       for i in range(2)])
+    fine = torch.nn.functional.one_hot(torch.from_numpy(labels).long(), 4).permute(0, 3, 1, 2).float()
+    coarse = majority_pool(fine, 2)
+    x = torch.randn(2, 5, 11, 15, requires_grad=True)
+    fast = region_upsample(x, coarse.argmax(1, keepdim=True), fine.argmax(1, keepdim=True))
+    dense = dense_region_upsample(x, coarse, fine)
+    assert not torch.equal(dense, torch.nn.functional.interpolate(x, scale_factor=2.0))  # the map has borders
+    torch.testing.assert_close(fast, dense)
+    grads = [torch.autograd.grad(out.square().sum(), x)[0] for out in (fast, dense)]
+    torch.testing.assert_close(*grads)
 
 
 def test_mixed_borders_are_kept_for_the_configs_that_trained_with_them():

@@ -45,6 +45,10 @@ def majority_pool(masks: torch.Tensor, factor: int) -> torch.Tensor:
     return F.one_hot(pooled.argmax(1), masks.shape[1]).permute(0, 3, 1, 2).to(masks.dtype)
 
 
+#: The 3x3 neighbourhood as (row, column) offsets, in the order of a 3x3 kernel's taps.
+_TAPS = torch.tensor([(i, j) for i in range(3) for j in range(3)])
+
+
 def region_upsample(x: torch.Tensor, coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
     """Features (B, C, h, w) -> (B, C, 2h, 2w), each fine pixel fed only by cells of its own region.
 
@@ -54,36 +58,41 @@ def region_upsample(x: torch.Tensor, coarse: torch.Tensor, fine: torch.Tensor) -
     normalization and colour, which paints a rim of colours neither region
     has. Here a pixel whose cell is of another region takes the mean of the
     cells of its own region among the 3x3 around its cell (its cell's
-    features where there are none).
+    features where there are none). Only those pixels, a few percent along
+    the borders, are computed apart: everything else is nearest upsampling.
 
     Parameters
     ----------
     x : Tensor, shape (B, C, h, w)
-    coarse : Tensor, shape (B, K, h, w)
-        One-hot region masks at x's scale (:func:`majority_pool` of ``fine``).
-    fine : Tensor, shape (B, K, 2h, 2w)
-        One-hot region masks at the output's scale.
+    coarse : Tensor, shape (B, 1, h, w)
+        Region index of every cell (the argmax of :func:`majority_pool` of the fine masks).
+    fine : Tensor, shape (B, 1, 2h, 2w)
+        Region index of every output pixel.
 
     Examples
     --------
     >>> x = torch.tensor([[[[1.0, 5.0]]]])                      # two cells, regions 0 and 1
-    >>> coarse = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])
-    >>> fine = torch.zeros(1, 2, 2, 4); fine[:, 0, :, :3] = 1; fine[:, 1, :, 3] = 1
+    >>> coarse = torch.tensor([[[[0, 1]]]])
+    >>> fine = torch.tensor([[[[0, 0, 0, 1], [0, 0, 0, 1]]]])
     >>> region_upsample(x, coarse, fine)[0, 0, 0]                # pixel 2 is region 0 inside cell 1
     tensor([1., 1., 1., 5.])
     """
     up = F.interpolate(x, scale_factor=2.0, mode="nearest")
-    same = (fine * F.interpolate(coarse, scale_factor=2.0, mode="nearest")).sum(1, keepdim=True)
-    if bool(same.min() == 1):
+    cell = coarse.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+    b, _, yy, xx = (cell != fine).nonzero(as_tuple=True)
+    if b.numel() == 0:
         return up
-    out = up * same
-    for k in range(coarse.shape[1]):
-        ck = coarse[:, k:k + 1].to(x.dtype)
-        count = F.avg_pool2d(ck, 3, stride=1, padding=1, count_include_pad=False)
-        mean = F.avg_pool2d(x * ck, 3, stride=1, padding=1, count_include_pad=False) / count.clamp_min(1e-6)
-        mean = torch.where(count > 0, mean, x)
-        out = out + F.interpolate(mean, scale_factor=2.0, mode="nearest") * (fine[:, k:k + 1] * (1 - same))
-    return out
+    height, width = x.shape[-2:]
+    taps = _TAPS.to(x.device) - 1
+    rows, cols = yy[:, None] // 2 + taps[:, 0], xx[:, None] // 2 + taps[:, 1]  # (N, 9) cells around each pixel's
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    rows, cols, bb = rows.clamp(0, height - 1), cols.clamp(0, width - 1), b[:, None]
+    keep = inside & (coarse[bb, 0, rows, cols] == fine[b, 0, yy, xx][:, None])  # (N, 9): cells of the pixel's region
+    cells = x[bb, :, rows, cols]  # (N, 9, C); tap 4 is the pixel's own cell
+    count = keep.sum(1, keepdim=True)
+    mean = (cells * keep[..., None].to(x.dtype)).sum(1) / count.clamp_min(1).to(x.dtype)
+    up[b, :, yy, xx] = torch.where(count > 0, mean, cells[:, 4])  # nearest's backward does not need its output
+    return up
 
 
 def region_conv(conv: nn.Conv2d, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -113,21 +122,24 @@ def region_conv(conv: nn.Conv2d, x: torch.Tensor, labels: torch.Tensor) -> torch
     tensor([ 9.,  9.,  9., 81., 81.])
     """
     height, width = x.shape[-2:]
-    labels = labels.to(x.dtype)
     mode = "reflect" if min(height, width) > 1 else "replicate"
-    xp, lp = F.pad(x, (1, 1, 1, 1), mode=mode), F.pad(labels, (1, 1, 1, 1), mode=mode)
+    xp = F.pad(x, (1, 1, 1, 1), mode=mode)
+    lp = F.pad(labels.to(x.dtype), (1, 1, 1, 1), mode=mode)
     out = F.conv2d(xp, conv.weight, conv.bias)
     # Only pixels with a neighbour of another region differ from the plain convolution:
     # a few percent of the image, repainted from their own gathered 3x3 patches.
-    shifts = [(i, j) for i in range(3) for j in range(3)]
-    same = torch.cat([lp[..., i:i + height, j:j + width] == labels for i, j in shifts], dim=1)  # (B, 9, H, W)
+    same = torch.cat([lp[..., i:i + height, j:j + width] for i, j in _TAPS.tolist()], dim=1) == lp[
+        ..., 1:1 + height, 1:1 + width]  # (B, 9, H, W)
     b, yy, xx = (~same.all(1)).nonzero(as_tuple=True)
     if b.numel() == 0:
         return out
-    centre, keep = x[b, :, yy, xx], same[b, :, yy, xx]  # (N, C), (N, 9)
-    patches = torch.stack([torch.where(keep[:, n, None], xp[b, :, yy + i, xx + j], centre)
-                           for n, (i, j) in enumerate(shifts)], dim=-1)  # (N, C, 9), as the weight is laid out
-    border = patches.flatten(1) @ conv.weight.flatten(1).T.to(patches.dtype)
+    # One gather for all nine taps, a tap of another region pointed at the pixel itself
+    # (the padded image's tap 4); its backward is one scatter into the padded features.
+    taps, keep = _TAPS.to(x.device), same[b, :, yy, xx]  # keep: (N, 9)
+    patches = xp[b[:, None], :, yy[:, None] + torch.where(keep, taps[:, 0], 1),
+                 xx[:, None] + torch.where(keep, taps[:, 1], 1)]  # (N, 9, C)
+    weight = conv.weight.permute(0, 2, 3, 1).flatten(1)  # (out, 9 * C), taps major as in the patches
+    border = patches.flatten(1) @ weight.T.to(patches.dtype)
     if conv.bias is not None:
         border = border + conv.bias.to(border.dtype)
     out[b, :, yy, xx] = border.to(out.dtype)  # conv2d's backward does not need its output: in place is fine
@@ -275,7 +287,7 @@ class ResnetGenerator(MaskGenerator):
                 x = up(F.interpolate(x, scale_factor=2.0, mode="nearest"), pooled[s]) + skips[s]
             return self.to_rgb(x)
         # No region's features cross a border at full resolution (see region_upsample, region_conv).
-        labels = pooled[0].contiguous().argmax(1, keepdim=True)
-        x = self.up[0](region_upsample(x, pooled[2], pooled[1]), pooled[1]) + skips[1]
-        x = self.up[1](region_upsample(x, pooled[1], pooled[0]), pooled[0], labels) + skips[0]
-        return region_conv(self.to_rgb[1], x, labels)
+        labels = [p.contiguous().argmax(1, keepdim=True) for p in pooled]  # argmax is slow on channels-last
+        x = self.up[0](region_upsample(x, labels[2], labels[1]), pooled[1]) + skips[1]
+        x = self.up[1](region_upsample(x, labels[1], labels[0]), pooled[0], labels[0]) + skips[0]
+        return region_conv(self.to_rgb[1], x, labels[0])
