@@ -9,6 +9,7 @@ import click
 from click.core import ParameterSource
 
 from doodle.generators.registry import ARCHS, DEFAULT_ARCH
+from doodle.style.loss import STYLIZER_CONTENT_WEIGHT
 from doodle.cli.options import (balance_option, comma_list, device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
 
@@ -52,9 +53,10 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
 @click.option("--content-maps", type=click.Path(file_okay=False), default=None,
               help="With --content: a folder of the photos' semantic maps (same names, style map's colours); "
               "without it the painting and every photo are one region.")
-@click.option("--content-weight", type=float, default=1.0, show_default=True,
-              help="With --content: weight of the content term against the style term (both relative, so 1 "
-              "balances them; see doodle optimize --content-weight).")
+@click.option("--content-weight", type=float, default=STYLIZER_CONTENT_WEIGHT, show_default=True,
+              help="With --content: weight of the content term against the style term (both relative). Lower "
+              "than optimize's 1: the stylizer sees the photo and keeps its edges anyway, and more weight kept "
+              "the photo's colours instead of the painting's.")
 @click.option("--content-layers", callback=comma_list(str), default=None, metavar="L1,L2,...",
               help="With --content: comma-separated content layers [default: relu2_1; Johnson et al. used relu2_2].")
 @click.option("--size", type=click.IntRange(min=16), default=256, show_default=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import maskgen
 from doodle.generators.registry import DEFAULT_ARCH
 from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
-from doodle.style.loss import CONTENT_LAYERS
+from doodle.style.loss import CONTENT_LAYERS, STYLIZER_CONTENT_WEIGHT
 from doodle.training.checkpoint import load_checkpoint
 
 
@@ -40,7 +40,7 @@ class TrainConfig:
     map_share: float = 0.25
     content: str | None = None
     content_maps: str | None = None
-    content_weight: float = 1.0
+    content_weight: float = STYLIZER_CONTENT_WEIGHT
     content_layers: tuple[str, ...] = CONTENT_LAYERS
     loss_net: str = "auto"
     precision: str = "auto"
