@@ -53,11 +53,31 @@ def test_config_round_trip_through_the_architecture_registry():
     g = ResnetGenerator(k=4, width=3, blocks=2, noise_channels=1, norm="batch")
     config = json.loads(json.dumps(g.to_config()))
     assert config == {"arch": "resnet", "k": 4, "width": 3, "blocks": 2, "noise_channels": 1, "image_channels": 0,
-                      "norm": "batch", "negative_slope": 0.2, "aligned": True, "borders": "region"}
+                      "norm": "batch", "negative_slope": 0.2, "aligned": True, "borders": "region", "downs": 2}
     h = build_generator(config)
     h.load_state_dict(g.state_dict())
     assert isinstance(h, ResnetGenerator) and h.to_config() == config
     assert set(ARCHS) == {"texture", "resnet"}
+
+
+@pytest.mark.parametrize("downs", [1, 3])
+def test_more_or_fewer_downsamplings_paint_any_size_from_their_own_regions(downs):
+    g = ResnetGenerator(k=2, width=4, blocks=1, downs=downs).eval()
+    assert g.multiple == 2 ** downs and len(g.down) == len(g.up) == downs
+    assert g.body[0].second.conv.out_channels == 4 * 2 ** downs
+    masks = two_regions(13, 18)
+    image = g(masks, noise_seed=0)
+    assert image.shape == (1, 3, 13, 18)
+    swapped = g(masks.flip(1), noise_seed=0)  # the regions' places exchanged: another picture
+    assert not torch.allclose(image, swapped)
+
+
+def test_configs_from_before_downs_keep_two():
+    old = {"arch": "resnet", "k": 2, "width": 4, "blocks": 1, "aligned": True, "borders": "region"}
+    g = build_generator(old)
+    assert g.downs == 2 and g.multiple == 4
+    assert sorted(k for k in g.state_dict() if k.startswith(("down.", "up."))) == sorted(
+        k for k in ResnetGenerator(k=2, width=4, blocks=1).state_dict() if k.startswith(("down.", "up.")))
 
 
 def test_configs_from_before_architectures_build_texture_networks():
@@ -69,6 +89,7 @@ def test_configs_from_before_architectures_build_texture_networks():
     ({"arch": "unet", "k": 2}, "unknown generator arch 'unet'; this doodle knows texture, resnet"),
     ({"arch": "resnet", "k": 2, "scales": 3}, r"unknown generator config keys \['scales'\]"),
     ({"arch": "resnet", "k": 2, "blocks": -1}, "blocks >= 0"),
+    ({"arch": "resnet", "k": 2, "downs": 0}, "downs >= 1"),
 ])
 def test_bad_configs_are_refused(config, message):
     with pytest.raises(ValueError, match=message):

@@ -12,7 +12,7 @@ from doodle.cli import main
 from doodle.generators.resnet import ResnetGenerator
 from doodle.lossnet.weights import load_loss_net
 from doodle.painting.stylize import stylize_photo
-from doodle.style.loss import STYLIZER_CONTENT_WEIGHT, RegionStyleLoss
+from doodle.style.loss import RegionStyleLoss
 from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.training.photodata import TrainingPhotos, find_photos
 from doodle.training.config import TrainConfig
@@ -128,9 +128,7 @@ def test_train_then_stylize_from_the_command_line(tiny_style, photos, tmp_path):
     assert result.exit_code == 0, result.output
     assert "content: 3 photos" in result.output
     model, _ = generator_from_checkpoint(load_checkpoint(tmp_path / "run" / "checkpoint.pt"))
-    assert (model.k, model.image_channels, model.noise_channels) == (1, 3, 0)
-    # The command line's default content weight is the library's (one default, not two).
-    assert TrainConfig.from_run(tmp_path / "run").content_weight == STYLIZER_CONTENT_WEIGHT
+    assert (model.k, model.image_channels, model.noise_channels, model.downs) == (1, 3, 0, 3)
     result = run("stylize", "--checkpoint", tmp_path / "run" / "checkpoint.pt", "--content", photos,
                  "-o", tmp_path / "out", "--size", 40)
     assert result.exit_code == 0, result.output
@@ -164,6 +162,8 @@ def test_bad_inputs_are_one_line_errors(tiny_style, photos, tmp_path):
     assert "aspect ratios differ" in message
     assert "--content-maps needs --content" in one_line_error("train", *common, "--style-map", style_map,
                                                               "--content-maps", maps, "--out", tmp_path / "d")
+    assert "drop --arch texture" in one_line_error("train", "--content", photos, *common, "--arch", "texture",
+                                                   "--out", tmp_path / "e")
 
 
 def test_doodle_and_photo_checkpoints_each_refuse_the_other_command(tiny_style, photos, tmp_path):

@@ -346,7 +346,7 @@ def test_cli_defaults_are_the_config_defaults():
     defaults = {p.name: p.default for p in train_command.params}
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     shared = ["size", "batch", "lr", "lr_half_life", "lr_min_ratio", "style_weight", "tv_weight", "relative",
-              "map_share", "seed", "sample_every", "checkpoint_every", "log_every", "workers"]
+              "map_share", "seed", "sample_every", "checkpoint_every", "log_every", "workers", "content_weight"]
     assert {n: defaults[n] for n in shared} == {n: fields[n] for n in shared}
 
 
@@ -355,10 +355,10 @@ def test_cli_builds_the_chosen_architecture_and_refuses_options_of_another(tiny_
     from doodle.training.checkpoint import generator_from_checkpoint
 
     out = tmp_path / "run"
-    res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:])
+    res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:] + ["--downs", "3"])
     assert res.exit_code == 0, res.output
     model = generator_from_checkpoint(load_checkpoint(out / "checkpoint.pt"))[0]
-    assert isinstance(model, ResnetGenerator) and (model.width, model.blocks) == (4, 1)
+    assert isinstance(model, ResnetGenerator) and (model.width, model.blocks, model.downs) == (4, 1, 3)
     res = CliRunner().invoke(main, _train_cmd(tiny_style, tmp_path / "other", 1)[3:] + ["--arch", "texture"])
     assert res.exit_code == 2 and "--blocks do not apply to --arch texture" in res.output
 

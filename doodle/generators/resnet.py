@@ -189,9 +189,9 @@ class ResnetGenerator(MaskGenerator):
     k : int
         Number of semantic regions (channels of the one-hot mask).
     width : int
-        Channels at full resolution; 2x at 1/2, 4x at 1/4 (the residual blocks).
+        Channels at full resolution, doubled at every downsampling (4x at 1/4).
     blocks : int
-        Residual blocks at 1/4 resolution.
+        Residual blocks at the coarsest resolution (1/4 by default).
     noise_channels : int
         Uniform noise channels added to the input (0: a deterministic generator).
     image_channels : int
@@ -216,6 +216,11 @@ class ResnetGenerator(MaskGenerator):
         (:func:`region_conv`), so no region's features are painted into its
         neighbour. ``"mixed"`` (checkpoints from before it): nearest
         upsampling and plain convolutions.
+    downs : int
+        Strided downsamplings before the residual blocks (2: blocks at 1/4
+        resolution; 3: at 1/8, with twice the channels, for the same cost
+        per block and twice the reach). Sides are padded to a multiple of
+        ``2 ** downs``.
 
     Notes
     -----
@@ -235,7 +240,7 @@ class ResnetGenerator(MaskGenerator):
     """
 
     arch = "resnet"
-    multiple = 4
+    multiple = 4  # 2 ** downs, set per instance
 
     def __init__(
         self,
@@ -248,22 +253,26 @@ class ResnetGenerator(MaskGenerator):
         negative_slope: float = 0.2,
         aligned: bool = True,
         borders: str = "region",
+        downs: int = 2,
     ) -> None:
-        if width < 1 or blocks < 0 or image_channels < 0:
-            raise ValueError(f"generator needs width >= 1, blocks >= 0, image_channels >= 0; "
-                             f"got width={width}, blocks={blocks}, image_channels={image_channels}")
+        if width < 1 or blocks < 0 or image_channels < 0 or downs < 1:
+            raise ValueError(f"generator needs width >= 1, blocks >= 0, image_channels >= 0, downs >= 1; got "
+                             f"width={width}, blocks={blocks}, image_channels={image_channels}, downs={downs}")
         super().__init__(k, noise_channels, norm)
         self.width, self.blocks, self.image_channels = int(width), int(blocks), int(image_channels)
         if borders not in ("region", "mixed"):
             raise ValueError(f"generator borders must be 'region' or 'mixed', got {borders!r}")
         self.negative_slope, self.aligned, self.borders = float(negative_slope), bool(aligned), borders
-        w, args = self.width, (norm, self.k, self.negative_slope)
-        self.stem = ConvNormAct(self.k + self.noise_channels + self.image_channels, w, *args)
+        self.downs = int(downs)
+        self.multiple = 2 ** self.downs
+        widths = [self.width * 2 ** s for s in range(self.downs + 1)]  # channels at 1, 1/2, 1/4, ...
+        args = (norm, self.k, self.negative_slope)
+        self.stem = ConvNormAct(self.k + self.noise_channels + self.image_channels, widths[0], *args)
         down = {"stride": 2, "kernel": 4 if self.aligned else 3}
-        self.down = nn.ModuleList([ConvNormAct(w, 2 * w, *args, **down), ConvNormAct(2 * w, 4 * w, *args, **down)])
-        self.body = nn.ModuleList(ResidualBlock(4 * w, *args) for _ in range(self.blocks))
-        self.up = nn.ModuleList([ConvNormAct(4 * w, 2 * w, *args), ConvNormAct(2 * w, w, *args)])
-        self.to_rgb = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(w, 3, 3))
+        self.down = nn.ModuleList(ConvNormAct(widths[s], widths[s + 1], *args, **down) for s in range(self.downs))
+        self.body = nn.ModuleList(ResidualBlock(widths[-1], *args) for _ in range(self.blocks))
+        self.up = nn.ModuleList(ConvNormAct(widths[s + 1], widths[s], *args) for s in reversed(range(self.downs)))
+        self.to_rgb = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(widths[0], 3, 3))
 
     @classmethod
     def from_config(cls, config: dict) -> "ResnetGenerator":
@@ -272,8 +281,8 @@ class ResnetGenerator(MaskGenerator):
 
     def paint(self, masks: torch.Tensor, generator: torch.Generator | None,
               image: torch.Tensor | None = None) -> torch.Tensor:
-        """Padded masks (B, K, H, W), H and W multiples of 4 -> RGB logits (B, 3, H, W)."""
-        pooled = [masks, majority_pool(masks, 2), majority_pool(masks, 4)]
+        """Padded masks (B, K, H, W), H and W multiples of :attr:`multiple` -> RGB logits (B, 3, H, W)."""
+        pooled = [masks] + [majority_pool(masks, 2 ** s) for s in range(1, self.downs + 1)]
         parts = [masks, self.noise(masks, generator)] + ([image.to(masks.dtype)] if self.image_channels else [])
         x = self.stem(torch.cat(parts, dim=1).contiguous(memory_format=self._memory_format), pooled[0])
         skips = [x]
@@ -281,13 +290,14 @@ class ResnetGenerator(MaskGenerator):
             x = down(x, pooled[s])
             skips.append(x)
         for block in self.body:
-            x = block(x, pooled[2])
+            x = block(x, pooled[-1])
+        scales = reversed(range(self.downs))  # the scale each up-convolution paints at
         if self.borders == "mixed":
-            for s, up in zip((1, 0), self.up):
+            for s, up in zip(scales, self.up):
                 x = up(F.interpolate(x, scale_factor=2.0, mode="nearest"), pooled[s]) + skips[s]
             return self.to_rgb(x)
         # No region's features cross a border at full resolution (see region_upsample, region_conv).
         labels = [p.contiguous().argmax(1, keepdim=True) for p in pooled]  # argmax is slow on channels-last
-        x = self.up[0](region_upsample(x, labels[2], labels[1]), pooled[1]) + skips[1]
-        x = self.up[1](region_upsample(x, labels[1], labels[0]), pooled[0], labels[0]) + skips[0]
+        for s, up in zip(scales, self.up):
+            x = up(region_upsample(x, labels[s + 1], labels[s]), pooled[s], labels[0] if s == 0 else None) + skips[s]
         return region_conv(self.to_rgb[1], x, labels[0])

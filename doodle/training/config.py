@@ -72,6 +72,9 @@ class TrainConfig:
             raise ValueError(f"--lr-min-ratio must be in [0, 1], got {self.lr_min_ratio}")
         if self.content_maps is not None and self.content is None:
             raise ValueError("--content-maps needs --content (the photos they map)")
+        if self.content is not None and self.generator.get("arch", DEFAULT_ARCH) != "resnet":
+            raise ValueError(f"--content trains a photo stylizer, which is a resnet generator; "
+                             f"drop --arch {self.generator['arch']}")
         if self.style_map is None and (self.content is None or self.content_maps is not None):
             raise ValueError("--style-map is needed to paint doodles or photos with maps")
         self.style_layers = tuple(self.style_layers)

@@ -250,7 +250,9 @@ def train(
 
     # Model and optimizer, fresh or from the checkpoint.
     torch.manual_seed(config.seed)
-    photo_inputs = {"noise_channels": 0, "image_channels": 3} if config.content is not None else {}
+    # A stylizer's residual blocks work at 1/8 resolution: the reach to paint the deep layers'
+    # statistics over a photo (scripts/bench_stylize.py; doodles keep 1/4).
+    photo_inputs = {"noise_channels": 0, "image_channels": 3, "downs": 3} if config.content is not None else {}
     # A resumed run rebuilds what it trained (its stored config may predate today's options).
     model = (new_generator if ckpt is None else build_generator)({**photo_inputs, **config.generator, "k": k})
     model.init_region_colors(to_tensor(style.image)[0], one_hot(style.labels, k)[0])
