@@ -1,8 +1,8 @@
 """An encoder / residual / decoder generator (Johnson et al. 2016), conditioned on a mask at every block.
 
 The compute goes where it is cheap: two strided 4x4 convolutions (3x3 in
-checkpoints from before ``aligned``) take the input to 1/4 resolution, where residual blocks do most of the work on 16x
-fewer pixels; two upsample + 3x3 convolutions come back (no
+checkpoints from before ``aligned``; three for photo stylizers, ``downs``) take the input to 1/4 resolution, where
+residual blocks do most of the work on 16x fewer pixels; as many upsample + 3x3 convolutions come back (no
 transposed convolutions: they leave checkerboards), with the encoder's
 features at the same scale added on the way up (U-Net style skips, so fine
 texture does not have to pass through the bottleneck). The mask is injected
