@@ -13,7 +13,7 @@ from doodle.generators.resnet import ResnetGenerator
 from doodle.lossnet.weights import load_loss_net
 from doodle.painting.stylize import stylize_photo
 from doodle.style.loss import RegionStyleLoss
-from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
+from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
 from doodle.training.photodata import TrainingPhotos, find_photos
 from doodle.training.config import TrainConfig
 from doodle.training.train import train
@@ -117,6 +117,17 @@ def test_resume_continues_exactly(tiny_style, photos, tmp_path):
     resumed = train(TrainConfig.from_run(tmp_path / "half", steps=4), resume=True, **QUIET)
     for a, b in zip(full.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_stylizer_from_before_downs_resumes_with_the_network_it_trained(tiny_style, photos, tmp_path):
+    out = tmp_path / "old"
+    train(photo_config(tiny_style, photos, out, steps=2,
+                       generator={"arch": "resnet", "width": 4, "blocks": 1, "downs": 2}), **QUIET)
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    del ckpt["config"]["generator"]["downs"]  # as written before the option existed
+    save_checkpoint(out / "checkpoint.pt", ckpt)
+    resumed = train(TrainConfig.from_run(out, steps=4), resume=True, **QUIET)
+    assert resumed.downs == 2 and load_checkpoint(out / "checkpoint.pt")["step"] == 4
 
 
 def test_train_then_stylize_from_the_command_line(tiny_style, photos, tmp_path):

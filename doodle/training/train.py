@@ -250,11 +250,15 @@ def train(
 
     # Model and optimizer, fresh or from the checkpoint.
     torch.manual_seed(config.seed)
-    # A stylizer's residual blocks work at 1/8 resolution: the reach to paint the deep layers'
-    # statistics over a photo (scripts/bench_stylize.py; doodles keep 1/4).
-    photo_inputs = {"noise_channels": 0, "image_channels": 3, "downs": 3} if config.content is not None else {}
-    # A resumed run rebuilds what it trained (its stored config may predate today's options).
-    model = (new_generator if ckpt is None else build_generator)({**photo_inputs, **config.generator, "k": k})
+    if ckpt is None:
+        # A stylizer's residual blocks work at 1/8 resolution: the reach to paint the deep layers'
+        # statistics over a photo (scripts/bench_stylize.py; doodles keep 1/4).
+        photo = {"noise_channels": 0, "image_channels": 3, "downs": 3} if config.content is not None else {}
+        model = new_generator({**photo, **config.generator, "k": k})
+    else:
+        # A resumed run rebuilds what it trained from its stored generator config, which names every
+        # option of its day; a missing one (e.g. downs) reads as that day's network, not today's defaults.
+        model = build_generator({**config.generator, "k": k})
     model.init_region_colors(to_tensor(style.image)[0], one_hot(style.labels, k)[0])
     model.to(target)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
