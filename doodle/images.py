@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from maskgen.errors import one_line
 from maskgen.fileio import atomic_path
@@ -37,6 +37,8 @@ PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
 #: Files taken as images (case-insensitive) where a folder of maps or photos is
 #: given; anything else in the folder is ignored.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+#: The EXIF tag of a photo's orientation, and its values that turn the picture by 90 degrees.
+EXIF_ORIENTATION, TURNING_ORIENTATIONS = 0x0112, (5, 6, 7, 8)
 
 
 class ImageTooLarge(ValueError):
@@ -83,7 +85,8 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
 
     RGBA and LA lose their alpha channel (maps mark regions by colour only),
     L and P (palette) images are expanded to RGB, 16-bit greyscale is scaled to
-    8 bits.
+    8 bits, and a photo's EXIF orientation is applied (phones store portraits
+    as rotated landscapes), so the array is the picture as viewers show it.
 
     Parameters
     ----------
@@ -120,6 +123,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(height, width)`` of an image file from its header, without decoding it.
 
     Lets a command check that a job fits in memory before it loads anything.
+    The size is :func:`load_rgb`'s: swapped where the EXIF orientation turns the picture.
     Raises the same one-line errors as :func:`load_rgb` for missing or unreadable files.
     """
     path = Path(path)
@@ -127,7 +131,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         raise FileNotFoundError(f"image not found: {path}")
     try:
         with Image.open(path) as im:
-            return im.height, im.width
+            turned = im.getexif().get(EXIF_ORIENTATION, 1) in TURNING_ORIENTATIONS
+            return (im.width, im.height) if turned else (im.height, im.width)
     except PILLOW_ERRORS as exc:
         raise ValueError(f"cannot read image {path}: {one_line(exc)}; give a PNG or JPEG file") from None
 
@@ -136,13 +141,15 @@ def pil_to_rgb(im: Image.Image) -> np.ndarray:
     """An opened Pillow image as ``uint8`` ``(H, W, 3)`` RGB, as :func:`load_rgb` reads files.
 
     Alpha is dropped, L and P are expanded, 16-bit greyscale is scaled (not
-    clipped) to 8 bits. For images that arrive as bytes, not files.
+    clipped) to 8 bits, the EXIF orientation is applied. For images that arrive
+    as bytes, not files.
 
     Examples
     --------
     >>> pil_to_rgb(Image.new("I;16", (2, 1), 65535))[0, 0].tolist()
     [255, 255, 255]
     """
+    im = ImageOps.exif_transpose(im)
     if im.mode.startswith("I;16"):
         # convert("RGB") would clip 16-bit values at 255; scale them instead.
         grey = np.asarray(im, dtype=np.float64) / 257.0

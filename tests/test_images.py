@@ -45,6 +45,18 @@ def test_16_bit_grey_is_scaled_not_clipped(tmp_path):
     np.testing.assert_array_equal(load_rgb(tmp_path / "i16.png")[0, :, 0], [0, 100, 255])
 
 
+@pytest.mark.parametrize("orientation, turn", [(1, 0), (3, 2), (6, -1), (8, 1)])
+def test_exif_orientation_is_applied_and_sized_alike(tmp_path, orientation, turn):
+    # Phones store a portrait as a landscape and an EXIF tag saying how to turn it.
+    stored = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / "phone.png", exif=exif)
+    shown = np.rot90(stored, k=turn)  # k=-1: a quarter turn clockwise
+    np.testing.assert_array_equal(load_rgb(tmp_path / "phone.png"), shown)
+    assert images.image_size(tmp_path / "phone.png") == shown.shape[:2]
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         load_rgb(tmp_path / "nope.png")
