@@ -119,6 +119,16 @@ def test_styles_lists_the_checkpoint(client, trained_run):
         assert np.argmax(swatch) == np.argmax(painted), (region, swatch, painted)
 
 
+def test_painting_map_is_the_style_map_in_exact_region_colours(client, trained_run):
+    (style,) = client.get("/api/styles").json()["styles"]
+    served = client.get(style["painting_map"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+    got = pixels(served.content)
+    assert got.shape == (384, 512, 3)  # the painting's 48x64 map, longest side 512, nearest neighbour
+    labels = np.asarray(Image.open(trained_run.parent / "style_map.png").convert("RGB"))
+    np.testing.assert_array_equal(got[4::8, 4::8], labels)
+
+
 def test_unknown_swatch_and_style_are_json_404(client):
     for url in ("/api/styles/painting/swatches/3.png", "/api/styles/nope/thumbnail.png", "/api/nothing"):
         response = client.get(url)
@@ -135,6 +145,12 @@ def test_missing_style_painting_falls_back_to_region_colours(trained_run, tmp_pa
     assert len(notes) == 1 and "image not found" in notes[0] and "region colours" in notes[0]
     for region, swatch in enumerate(style.swatches):
         assert (pixels(swatch) == style.palette.colours[region]).all()
+    # No painting, no map of it to start from: the page greys the button, the route says why.
+    with TestClient(create_app([style], threads=1)) as no_map:
+        (listed,) = no_map.get("/api/styles").json()["styles"]
+        assert listed["painting_map"] is None
+        missing = no_map.get(f"/api/styles/{style.id}/painting-map.png")
+        assert missing.status_code == 404 and "random map" in missing.json()["error"]
 
 
 def test_runs_folder_serves_every_loadable_run(trained_run, tmp_path):

@@ -163,7 +163,7 @@ def canvas_pixels(driver) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_browser_draws_a_stroke_and_undo_restores_the_painting(live_server, tmp_path):
+def test_browser_draws_a_stroke_and_undo_restores_the_painting(live_server, trained_run, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -213,6 +213,12 @@ def test_browser_draws_a_stroke_and_undo_restores_the_painting(live_server, tmp_
         restored = wait_for_render(driver)
         assert np.array_equal(restored, before)
         assert (canvas_pixels(driver) == palette[0]).all()
+
+        # Start over from the painting's own map: the canvas becomes it, and it is painted.
+        driver.find_element(By.ID, "painting-map").click()
+        wait_for_render(driver)
+        style_map = np.asarray(Image.open(trained_run.parent / "style_map.png").convert("RGB"))
+        np.testing.assert_array_equal(canvas_pixels(driver)[4::8, 4::8], style_map)
     finally:
         driver.quit()
 

@@ -6,9 +6,12 @@ Routes
     The page (plain HTML/CSS/JS from ``doodle/serve/static``, nothing from the internet).
 ``GET /api/styles``
     ``{"styles": [{"id", "k", "palette", "members", "step", "loss_net",
-    "thumbnail", "swatches"}, ...], "default": id, "limits": {...}}``.
+    "thumbnail", "swatches", "painting_map"}, ...], "default": id, "limits": {...}}``.
 ``GET /api/styles/{id}/thumbnail.png``, ``GET /api/styles/{id}/swatches/{i}.png``
     The style painting and the texture of region ``i``.
+``GET /api/styles/{id}/painting-map.png``
+    The map the style was trained with, in the exact region colours (404 when
+    the run has none): a doodle can start from the painting's own layout.
 ``POST /api/render``
     Multipart form: ``map`` (PNG file), optional ``style`` (id; default the
     first), ``seed`` (int, default 0), ``size`` (longest side in pixels,
@@ -234,6 +237,13 @@ def create_app(
             raise HTTPException(404, f"style {style.id} has regions 0..{style.k - 1}, not {index}")
         return _png(style.swatches[index], cache=True)
 
+    async def painting_map(request: Request) -> Response:
+        style = style_of(request.path_params["style"])
+        if not style.painting_map:
+            raise HTTPException(404, f"style {style.id} has no map of its painting (it was trained on one region, "
+                                     f"or its style map is gone): draw one, or start from a random map")
+        return _png(style.painting_map, cache=True)
+
     async def render(request: Request) -> Response:
         form, data = await _upload(request)
         style = style_of(_text(form, "style"))
@@ -287,6 +297,7 @@ def create_app(
             Route("/api/styles", list_styles),
             Route("/api/styles/{style}/thumbnail.png", thumbnail),
             Route("/api/styles/{style}/swatches/{index:int}.png", swatch),
+            Route("/api/styles/{style}/painting-map.png", painting_map),
             Route("/api/render", render, methods=["POST"]),
             Route("/api/map", snap, methods=["POST"]),
             Route("/api/random-map", random),

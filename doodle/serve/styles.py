@@ -16,12 +16,15 @@ import numpy as np
 import torch
 
 from doodle.generators.base import MaskGenerator
-from doodle.images import load_rgb, resize_labels
-from doodle.maps.palette import Palette, snap_to_palette
+from doodle.images import fit_size, load_rgb, resize_labels
+from doodle.maps.palette import Palette, colorize, snap_to_palette
 from doodle.serve.imagebytes import encode_png
 from doodle.serve.swatches import colour_swatch, palette_strip, region_swatches, thumbnail
 from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
 from maskgen.errors import USER_ERRORS, one_line
+
+#: Longest side of the painting's map the page can start from: its default canvas width.
+PAINTING_MAP_SIDE = 512
 
 
 @dataclass(eq=False)
@@ -47,6 +50,11 @@ class ServedStyle:
         PNG of the style painting (or of its colours when the painting is gone).
     swatches : tuple of bytes
         One PNG per region: the painting's texture there, or the region colour.
+    painting_map : bytes
+        PNG of the map the style was trained with (a hand-made one, or
+        ``doodle map``'s), in the exact region colours, longest side
+        :data:`PAINTING_MAP_SIDE`: the page can start a doodle from it. Empty
+        when the run has no readable style map.
     """
 
     id: str
@@ -57,6 +65,7 @@ class ServedStyle:
     mask: dict = field(default_factory=dict)
     thumbnail: bytes = b""
     swatches: tuple[bytes, ...] = ()
+    painting_map: bytes = b""
 
     @property
     def k(self) -> int:
@@ -74,6 +83,7 @@ class ServedStyle:
             "loss_net": self.loss_net,
             "thumbnail": f"{url_prefix}/thumbnail.png",
             "swatches": [f"{url_prefix}/swatches/{i}.png" for i in range(self.k)],
+            "painting_map": f"{url_prefix}/painting-map.png" if self.painting_map else None,
         }
 
 
@@ -111,11 +121,15 @@ def load_served_style(
     config = ckpt["config"]
     style_id = style_id or checkpoint.resolve().parent.name or "style"
     pictures = _style_pictures(config, palette, log=lambda msg: log(f"note: style {style_id}: {msg}"))
+    painting_map = b""
     if pictures is None:
         thumb, swatches = palette_strip(palette.colours), [None] * palette.k
     else:
         image, labels = pictures
         thumb, swatches = thumbnail(image), region_swatches(image, labels, palette.k)
+        if palette.k > 1:
+            small = resize_labels(labels, fit_size(*labels.shape, PAINTING_MAP_SIDE))
+            painting_map = encode_png(np.rint(colorize(small, palette) * 255).astype(np.uint8))
     return ServedStyle(
         id=style_id,
         model=model.to(device),
@@ -127,6 +141,7 @@ def load_served_style(
         swatches=tuple(
             encode_png(colour_swatch(palette.colours[i]) if s is None else s) for i, s in enumerate(swatches)
         ),
+        painting_map=painting_map,
     )
 
 

@@ -353,6 +353,14 @@ async function randomMap(mapSeed = randomSeed()) {
   await loadMapBlob(await response.blob());
 }
 
+async function paintingMap() {
+  // The painting's own layout (its hand-made map, or `doodle map`'s), to repaint.
+  if (!state.style.painting_map) return say(`style ${state.style.id} has no map of its painting`, true);
+  const response = await fetch(state.style.painting_map);
+  if (!response.ok) return say(await errorOf(response), true);
+  await loadMapBlob(await response.blob());
+}
+
 async function upload(file) {
   let longest;
   try {
@@ -401,6 +409,7 @@ function selectStyle(id) {
   });
   document.querySelectorAll(".style-card").forEach((card) => card.classList.toggle("active", card.dataset.style === id));
   buildPalette();
+  $("painting-map").disabled = !style.painting_map;
   if (state.labels) {
     wrapLabels();
     paintAll();
@@ -553,6 +562,7 @@ function bindInput() {
     changed(true);
   });
   $("random").addEventListener("click", () => randomMap());
+  $("painting-map").addEventListener("click", () => paintingMap());
   $("canvas-size").addEventListener("change", (event) => {
     const [width, height] = event.target.value.split("x").map(Number);
     if (width && height) resample(width, height);
@@ -587,6 +597,7 @@ function bindInput() {
     } else if (key === "b") setTool("brush");
     else if (key === "f") setTool("fill");
     else if (key === "r") randomMap();
+    else if (key === "p") paintingMap();
     else if (key === "v") $("reroll").click();
     else if (key === "[" || key === "]") {
       const i = BRUSH_SIZES.indexOf(state.brush) + (key === "]" ? 1 : -1);
