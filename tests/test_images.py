@@ -50,7 +50,7 @@ def test_exif_orientation_is_applied_and_sized_alike(tmp_path, orientation, turn
     # Phones store a portrait as a landscape and an EXIF tag saying how to turn it.
     stored = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10
     exif = Image.Exif()
-    exif[0x0112] = orientation
+    exif[images.EXIF_ORIENTATION] = orientation
     Image.fromarray(stored).save(tmp_path / "phone.png", exif=exif)
     shown = np.rot90(stored, k=turn)  # k=-1: a quarter turn clockwise
     np.testing.assert_array_equal(load_rgb(tmp_path / "phone.png"), shown)

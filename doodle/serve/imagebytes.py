@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from doodle.images import PILLOW_ERRORS, ImageTooLarge, pil_to_rgb, refuse_bombs
+from doodle.maps.palette import Palette, colorize
 from maskgen.errors import one_line
 
 #: Longest accepted side of an uploaded image, in pixels.
@@ -87,3 +88,8 @@ def encode_png(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def encode_map_png(labels: np.ndarray, palette: Palette) -> bytes:
+    """Region labels ``uint8`` ``(H, W)`` as PNG bytes in the palette's exact region colours (what the page's canvas loads)."""
+    return encode_png(np.rint(colorize(labels, palette) * 255).astype(np.uint8))

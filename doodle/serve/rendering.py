@@ -15,10 +15,10 @@ import numpy as np
 
 import maskgen
 from doodle.images import ImageTooLarge, fit_size, to_uint8
-from doodle.maps.palette import Palette, colorize
+from doodle.maps.palette import Palette
 from doodle.maps.semantic import target_labels
 from doodle.painting.render import render_labels
-from doodle.serve.imagebytes import decode_image, encode_png
+from doodle.serve.imagebytes import decode_image, encode_map_png, encode_png
 from doodle.serve.styles import ServedStyle
 
 #: Longest side of a render or a random map, in pixels (sizes the page offers: up to 1024).
@@ -96,7 +96,7 @@ def render_map(style: ServedStyle, data: bytes, seed: int = 0, size: int | None 
 
 def snapped_map(style: ServedStyle, data: bytes, size: int | None = None) -> bytes:
     """An uploaded map repainted in the exact region colours, as PNG: what the page's canvas loads."""
-    return _painted_png(map_labels(data, style.palette, size), style.palette)
+    return encode_map_png(map_labels(data, style.palette, size), style.palette)
 
 
 def random_map(style: ServedStyle, width: int, height: int, seed: int) -> bytes:
@@ -124,8 +124,4 @@ def random_map(style: ServedStyle, width: int, height: int, seed: int) -> bytes:
     else:
         params = maskgen.MaskParams(width=width, height=height, regions=(style.k, style.k), **style.mask)
         labels = maskgen.make_mask(params, seed, 0).labels
-    return _painted_png(labels, style.palette)
-
-
-def _painted_png(labels: np.ndarray, palette: Palette) -> bytes:
-    return encode_png(np.rint(colorize(labels, palette) * 255).astype(np.uint8))
+    return encode_map_png(labels, style.palette)

@@ -17,8 +17,8 @@ import torch
 
 from doodle.generators.base import MaskGenerator
 from doodle.images import fit_size, load_rgb, resize_labels
-from doodle.maps.palette import Palette, colorize, snap_to_palette
-from doodle.serve.imagebytes import encode_png
+from doodle.maps.palette import Palette, snap_to_palette
+from doodle.serve.imagebytes import encode_map_png, encode_png
 from doodle.serve.swatches import colour_swatch, palette_strip, region_swatches, thumbnail
 from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
 from maskgen.errors import USER_ERRORS, one_line
@@ -128,8 +128,7 @@ def load_served_style(
         image, labels = pictures
         thumb, swatches = thumbnail(image), region_swatches(image, labels, palette.k)
         if palette.k > 1:
-            small = resize_labels(labels, fit_size(*labels.shape, PAINTING_MAP_SIDE))
-            painting_map = encode_png(np.rint(colorize(small, palette) * 255).astype(np.uint8))
+            painting_map = encode_map_png(resize_labels(labels, fit_size(*labels.shape, PAINTING_MAP_SIDE)), palette)
     return ServedStyle(
         id=style_id,
         model=model.to(device),
