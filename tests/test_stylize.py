@@ -130,6 +130,24 @@ def test_a_stylizer_from_before_downs_resumes_with_the_network_it_trained(tiny_s
     assert resumed.downs == 2 and load_checkpoint(out / "checkpoint.pt")["step"] == 4
 
 
+def test_stylizers_default_to_small_crops_of_photos_against_a_larger_style(tiny_style, photos, tmp_path):
+    style, style_map = tiny_style
+    photo_run = TrainConfig(style=str(style), style_map=None, content=str(photos), out=str(tmp_path / "p"))
+    doodle_run = TrainConfig(style=str(style), style_map=str(style_map), out=str(tmp_path / "d"))
+    assert (photo_run.size, photo_run.style_size) == (128, 256)
+    assert (doodle_run.size, doodle_run.style_size or doodle_run.size) == (256, 256)
+    given = TrainConfig(style=str(style), style_map=None, content=str(photos), out=str(tmp_path / "g"), size=64)
+    assert (given.size, given.style_size or given.size) == (64, 64)  # --style-size follows a given --size
+
+
+def test_a_stylizer_from_before_its_size_defaults_resumes_with_its_own_style_size(tiny_style, photos, tmp_path):
+    out = tmp_path / "old"
+    train(photo_config(tiny_style, photos, out, steps=2), **QUIET)
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["config"]["style_size"] is None  # trained its style at --size, as every run did then
+    assert TrainConfig.from_run(out, steps=4).style_size == 32
+
+
 def test_train_then_stylize_from_the_command_line(tiny_style, photos, tmp_path):
     style, _ = tiny_style
     run = lambda *args: CliRunner().invoke(main, [str(a) for a in args])  # noqa: E731

@@ -345,7 +345,7 @@ def test_cli_defaults_are_the_config_defaults():
 
     defaults = {p.name: p.default for p in train_command.params}
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    shared = ["size", "batch", "lr", "lr_half_life", "lr_min_ratio", "style_weight", "tv_weight", "relative",
+    shared = ["size", "style_size", "batch", "lr", "lr_half_life", "lr_min_ratio", "style_weight", "tv_weight", "relative",
               "map_share", "seed", "sample_every", "checkpoint_every", "log_every", "workers", "content_weight"]
     assert {n: defaults[n] for n in shared} == {n: fields[n] for n in shared}
 

@@ -59,10 +59,12 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
               "the photo's colours instead of the painting's.")
 @click.option("--content-layers", callback=comma_list(str), default=None, metavar="L1,L2,...",
               help="With --content: comma-separated content layers [default: relu2_1; Johnson et al. used relu2_2].")
-@click.option("--size", type=click.IntRange(min=16), default=256, show_default=True,
-              help="Side of the square training masks, and longest side of the style image.")
+@click.option("--size", type=click.IntRange(min=16), default=None,
+              help="Side of the square training masks (or photo crops), and longest side of the style image "
+              "[default: 256; with --content 128].")
 @click.option("--style-size", type=click.IntRange(min=16), default=None,
-              help="Longest side of the style image for the style targets [default: --size].")
+              help="Longest side of the style image for the style targets [default: --size; with --content and "
+              "no --size: 256].")
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Total training steps [default: 2000; with --resume: the run's own, or raise it to train longer].")
