@@ -6,7 +6,7 @@ import torch
 
 from doodle.generators.region_norm import RegionInstanceNorm
 from doodle.generators.registry import ARCHS, build_generator
-from doodle.generators.resnet import ResnetGenerator, majority_pool, region_conv, region_upsample
+from doodle.generators.resnet import ResnetGenerator, majority_labels, region_conv, region_upsample
 from doodle.generators.texture import DoodleGenerator
 from doodle.training.maskdata import TrainingMasks
 
@@ -143,7 +143,7 @@ def test_configs_from_before_alignment_build_the_3x3_downsampling_they_trained()
 @pytest.mark.parametrize("aligned, offset", [(True, 1.5), (False, 0.0)])
 def test_quarter_resolution_features_are_centred_on_the_cells_their_masks_label(aligned, offset):
     # With positive, symmetric kernels the centroid of a 1/4-resolution feature's
-    # input gradient is the centre of what it sees. majority_pool labels it with
+    # input gradient is the centre of what it sees. majority_labels labels it with
     # the region of cell j, rows 4j..4j+3, centred at 4j + 1.5: the aligned
     # encoder looks there, the old one 1.5 px up and left.
     g = ResnetGenerator(k=1, width=1, blocks=0, noise_channels=0, aligned=aligned)
@@ -159,10 +159,15 @@ def test_quarter_resolution_features_are_centred_on_the_cells_their_masks_label(
     assert (float(centre[0]), float(centre[1])) == pytest.approx((4 * 3 + offset, 4 * 4 + offset))
 
 
+def majority_cells(fine):
+    """One-hot (B, K, H/2, W/2) of the 2x2 cells' majority regions."""
+    return torch.nn.functional.one_hot(majority_labels(fine, 2)[:, 0], fine.shape[1]).permute(0, 3, 1, 2).float()
+
+
 def test_region_upsampling_feeds_each_pixel_only_from_cells_of_its_own_region():
     labels = torch.from_numpy(maskgen.make_mask(maskgen.MaskParams(width=32, height=32, regions=(3, 3)), 2, 0).labels)
     fine = torch.nn.functional.one_hot(labels.long(), 3).permute(2, 0, 1)[None].float()
-    coarse = majority_pool(fine, 2)
+    coarse = majority_cells(fine)
     x = torch.randn(1, 5, 16, 16)
     changed = x + 10 * coarse[:, 1:2]  # change the features of region 1's cells only
     up = lambda features: region_upsample(features, coarse.argmax(1, keepdim=True), labels[None, None])  # noqa: E731
@@ -198,7 +203,7 @@ def test_region_upsampling_matches_its_definition_on_a_random_map():
     labels = np.stack([maskgen.make_mask(maskgen.MaskParams(width=30, height=22, regions=(4, 4)), 3, i).labels
                        for i in range(2)])
     fine = torch.nn.functional.one_hot(torch.from_numpy(labels).long(), 4).permute(0, 3, 1, 2).float()
-    coarse = majority_pool(fine, 2)
+    coarse = majority_cells(fine)
     x = torch.randn(2, 5, 11, 15, requires_grad=True)
     fast = region_upsample(x, coarse.argmax(1, keepdim=True), fine.argmax(1, keepdim=True))
     dense = dense_region_upsample(x, coarse, fine)

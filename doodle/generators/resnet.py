@@ -10,7 +10,7 @@ as in SPADE (Park et al. 2019), at every normalization, at that layer's
 scale: with ``norm="region"`` every normalization takes its statistics and
 its scale and shift per region (:class:`doodle.generators.region_norm.RegionInstanceNorm`),
 and every residual block also sees the mask as input channels. Masks are
-pooled by majority (:func:`majority_pool`), so region borders are sharp at
+pooled by majority (:func:`majority_labels`), so region borders are sharp at
 every scale and no pixel is normalized with a blend of two regions' statistics. With
 ``borders="region"`` no region's features cross a border at full resolution
 (:func:`region_upsample`, :func:`region_conv`). Reflection padding throughout.
@@ -28,8 +28,8 @@ from torch import nn
 from doodle.generators.base import MaskGenerator, norm_layer, normalize
 
 
-def majority_pool(masks: torch.Tensor, factor: int) -> torch.Tensor:
-    """One-hot masks (B, K, H, W) -> one-hot (B, K, H/factor, W/factor): each cell's most common region.
+def majority_labels(masks: torch.Tensor, factor: int) -> torch.Tensor:
+    """One-hot masks (B, K, H, W) -> region indices (B, 1, H/factor, W/factor): each cell's most common region.
 
     Hard, not averaged: a region norm at a pixel shared by two regions would
     normalize it with a blend of their means and variances, which fits neither
@@ -38,11 +38,16 @@ def majority_pool(masks: torch.Tensor, factor: int) -> torch.Tensor:
     Examples
     --------
     >>> labels = torch.tensor([[[0, 0, 0, 1], [0, 1, 1, 1]]])  # left cell: 3 of 4 region 0; right: 3 of 4 region 1
-    >>> majority_pool(F.one_hot(labels, 2).permute(0, 3, 1, 2).float(), 2)[0, 0]
-    tensor([[1., 0.]])
+    >>> majority_labels(F.one_hot(labels, 2).permute(0, 3, 1, 2).float(), 2)[0, 0].tolist()
+    [[0, 1]]
     """
-    pooled = F.avg_pool2d(masks, factor)
-    return F.one_hot(pooled.argmax(1), masks.shape[1]).permute(0, 3, 1, 2).to(masks.dtype)
+    pooled = masks if factor == 1 else F.avg_pool2d(masks, factor)
+    return pooled.contiguous().argmax(1, keepdim=True)  # contiguous: argmax over channels-last is slow
+
+
+def _one_hot(labels: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """Region indices (B, 1, H, W) -> one-hot masks (B, k, H, W)."""
+    return F.one_hot(labels[:, 0], k).permute(0, 3, 1, 2).to(dtype)
 
 
 #: The 3x3 neighbourhood as (row, column) offsets, in the order of a 3x3 kernel's taps.
@@ -65,7 +70,7 @@ def region_upsample(x: torch.Tensor, coarse: torch.Tensor, fine: torch.Tensor) -
     ----------
     x : Tensor, shape (B, C, h, w)
     coarse : Tensor, shape (B, 1, h, w)
-        Region index of every cell (the argmax of :func:`majority_pool` of the fine masks).
+        Region index of every cell (:func:`majority_labels` of the fine masks).
     fine : Tensor, shape (B, 1, 2h, 2w)
         Region index of every output pixel.
 
@@ -203,7 +208,7 @@ class ResnetGenerator(MaskGenerator):
         LeakyReLU slope.
     aligned : bool
         Downsample with 4x4 stride-2 convolutions, whose outputs are centred
-        on the 2x2 cells that :func:`majority_pool` labels (and that nearest
+        on the 2x2 cells that :func:`majority_labels` labels (and that nearest
         upsampling spreads back symmetrically). The 3x3 stride-2 convolutions
         of ``aligned=False`` (checkpoints from before it) centre their outputs
         on a cell's corner pixel: at 1/4 resolution a feature sits 1.5 px
@@ -282,7 +287,8 @@ class ResnetGenerator(MaskGenerator):
     def paint(self, masks: torch.Tensor, generator: torch.Generator | None,
               image: torch.Tensor | None = None) -> torch.Tensor:
         """Padded masks (B, K, H, W), H and W multiples of :attr:`multiple` -> RGB logits (B, 3, H, W)."""
-        pooled = [masks] + [majority_pool(masks, 2 ** s) for s in range(1, self.downs + 1)]
+        labels = [majority_labels(masks, 2 ** s) for s in range(self.downs + 1)]  # 2 ** 0: masks' own argmax
+        pooled = [masks] + [_one_hot(cells, self.k, masks.dtype) for cells in labels[1:]]
         parts = [masks, self.noise(masks, generator)] + ([image.to(masks.dtype)] if self.image_channels else [])
         x = self.stem(torch.cat(parts, dim=1).contiguous(memory_format=self._memory_format), pooled[0])
         skips = [x]
@@ -297,7 +303,6 @@ class ResnetGenerator(MaskGenerator):
                 x = up(F.interpolate(x, scale_factor=2.0, mode="nearest"), pooled[s]) + skips[s]
             return self.to_rgb(x)
         # No region's features cross a border at full resolution (see region_upsample, region_conv).
-        labels = [p.contiguous().argmax(1, keepdim=True) for p in pooled]  # argmax is slow on channels-last
         for s, up in zip(scales, self.up):
             x = up(region_upsample(x, labels[s + 1], labels[s]), pooled[s], labels[0] if s == 0 else None) + skips[s]
         return region_conv(self.to_rgb[1], x, labels[0])
