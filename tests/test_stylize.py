@@ -145,7 +145,10 @@ def test_a_stylizer_from_before_its_size_defaults_resumes_with_its_own_style_siz
     train(photo_config(tiny_style, photos, out, steps=2), **QUIET)
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt["config"]["style_size"] is None  # trained its style at --size, as every run did then
-    assert TrainConfig.from_run(out, steps=4).style_size == 32
+    resumed = TrainConfig.from_run(out, steps=4)
+    assert resumed.style_size == 32
+    train(resumed, resume=True, **QUIET)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 4
 
 
 def test_train_then_stylize_from_the_command_line(tiny_style, photos, tmp_path):
