@@ -41,8 +41,12 @@ def majority_labels(masks: torch.Tensor, factor: int) -> torch.Tensor:
     >>> majority_labels(F.one_hot(labels, 2).permute(0, 3, 1, 2).float(), 2)[0, 0].tolist()
     [[0, 1]]
     """
-    pooled = masks if factor == 1 else F.avg_pool2d(masks, factor)
-    return pooled.contiguous().argmax(1, keepdim=True)  # contiguous: argmax over channels-last is slow
+    return _argmax(F.avg_pool2d(masks, factor))
+
+
+def _argmax(masks: torch.Tensor) -> torch.Tensor:
+    """Masks (B, K, H, W) -> index of the largest (B, 1, H, W)."""
+    return masks.contiguous().argmax(1, keepdim=True)  # contiguous: argmax over channels-last is slow
 
 
 def _one_hot(labels: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
@@ -287,8 +291,8 @@ class ResnetGenerator(MaskGenerator):
     def paint(self, masks: torch.Tensor, generator: torch.Generator | None,
               image: torch.Tensor | None = None) -> torch.Tensor:
         """Padded masks (B, K, H, W), H and W multiples of :attr:`multiple` -> RGB logits (B, 3, H, W)."""
-        labels = [majority_labels(masks, 2 ** s) for s in range(self.downs + 1)]  # 2 ** 0: masks' own argmax
-        pooled = [masks] + [_one_hot(cells, self.k, masks.dtype) for cells in labels[1:]]
+        cells = [majority_labels(masks, 2 ** s) for s in range(1, self.downs + 1)]
+        pooled = [masks] + [_one_hot(c, self.k, masks.dtype) for c in cells]
         parts = [masks, self.noise(masks, generator)] + ([image.to(masks.dtype)] if self.image_channels else [])
         x = self.stem(torch.cat(parts, dim=1).contiguous(memory_format=self._memory_format), pooled[0])
         skips = [x]
@@ -303,6 +307,7 @@ class ResnetGenerator(MaskGenerator):
                 x = up(F.interpolate(x, scale_factor=2.0, mode="nearest"), pooled[s]) + skips[s]
             return self.to_rgb(x)
         # No region's features cross a border at full resolution (see region_upsample, region_conv).
+        labels = [_argmax(masks)] + cells
         for s, up in zip(scales, self.up):
             x = up(region_upsample(x, labels[s + 1], labels[s]), pooled[s], labels[0] if s == 0 else None) + skips[s]
         return region_conv(self.to_rgb[1], x, labels[0])
