@@ -172,3 +172,12 @@ def test_soft_mask_weights_a_pixel_by_m_squared_in_the_gram_and_m_in_the_area():
     assert g.item() == pytest.approx(0.9)
     d = region_gram_distance(f, m, torch.ones(1, 1, 1), torch.tensor([[True]]))
     assert d.item() == pytest.approx((0.9 - 1.0) ** 2)  # the loss uses the same semantics
+
+
+def test_distance_with_no_region_to_compare_is_zero_with_a_zero_gradient():
+    # A layer where every region falls below the mask threshold (small images, deep layers).
+    features = torch.rand(2, 3, 4, 4, requires_grad=True)
+    masks = torch.zeros(2, 2, 4, 4)
+    dist = region_gram_distance(features, masks, torch.rand(2, 3, 3), torch.zeros(2, 2, dtype=torch.bool))
+    dist.sum().backward()
+    assert dist.shape == (2, 2) and not dist.any() and not features.grad.any()

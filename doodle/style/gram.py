@@ -199,7 +199,7 @@ class _GramDistance(torch.autograd.Function):
         grad = torch.empty_like(gathered)
         for x, d, out in zip(gathered.split(ctx.counts), diff, grad.split(ctx.counts)):
             torch.mm(x, d, out=out)
-        coef = torch.repeat_interleave(4 * scales * d_dist, torch.tensor(ctx.counts, device=grad.device))
+        coef = torch.repeat_interleave(4 * scales * d_dist, torch.tensor(ctx.counts, dtype=torch.long, device=grad.device))
         grad *= (weights.square() * coef)[:, None].to(grad.dtype)
         b, c, h, w = ctx.shape
         d_rows = torch.zeros(b * h * w, c, dtype=grad.dtype, device=grad.device).index_add_(0, index, grad)
