@@ -175,7 +175,8 @@ def test_soft_mask_weights_a_pixel_by_m_squared_in_the_gram_and_m_in_the_area():
 
 
 def test_distance_with_no_region_to_compare_is_zero_with_a_zero_gradient():
-    # A layer where every region falls below the mask threshold (small images, deep layers).
+    # A deep layer where no region is in both the image and the style (e.g. a map of only a region that is
+    # a few pixels of the painting, gone by relu5_1).
     features = torch.rand(2, 3, 4, 4, requires_grad=True)
     masks = torch.zeros(2, 2, 4, 4)
     dist = region_gram_distance(features, masks, torch.rand(2, 3, 3), torch.zeros(2, 2, dtype=torch.bool))
