@@ -459,3 +459,20 @@ def test_a_resumed_minutes_run_keeps_its_learning_rate_schedule(tiny_style, tmp_
     logs = [[(e["step"], e["lr"]) for e in map(json.loads, (tmp_path / run / "log.jsonl").read_text().splitlines())]
             for run in ("full", "killed")]
     assert logs[1] == logs[0] and len(logs[0]) >= 2
+
+
+def test_a_corrupt_mask_read_by_a_worker_stops_with_its_own_one_line_message(tiny_style, tmp_path):
+    # The CLI's default --workers 1: the loader re-raises a worker's error with the worker's whole
+    # traceback as its message, which the CLI's one-line error used to print, squashed.
+    from maskgen.cli import main as maskgen_main
+
+    res = CliRunner().invoke(maskgen_main, ["generate", str(tmp_path / "m"), "--count", "3", "--size", "32",
+                                            "--regions", "3", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    bad = sorted((tmp_path / "m" / "masks").glob("*.png"))[1]
+    bad.write_bytes(bad.read_bytes()[:40])
+    with pytest.raises(ValueError) as err:
+        train(config(tiny_style, tmp_path / "run", masks=str(tmp_path / "m"), map_share=0.0, steps=3, workers=1),
+              progress=False, log=lambda _m: None)
+    assert str(err.value).startswith(str(bad)) and str(err.value).endswith("or pass --skip-corrupt")
+    assert "Traceback" not in str(err.value) and "\n" not in str(err.value)

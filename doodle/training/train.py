@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -46,6 +47,7 @@ from doodle.training.photodata import TrainingPhotos, find_photos
 from doodle.training.plot import update_run_curves
 from doodle.training.run_dir import prepare_run_dir, truncate_log
 from doodle.training.schedule import budget_lr_factor, budget_spent, lr_factor
+from maskgen.errors import USER_ERRORS
 from maskgen.fileio import atomic_write_text
 
 HELD_OUT_SEED_OFFSET = 1_000_003  # sample masks come from a seed stream training never draws from
@@ -80,6 +82,43 @@ def train_step(
         loss.backward()
         optimizer.step()
     return loss, parts
+
+
+def _worker_error(exc: BaseException) -> BaseException | None:
+    """The data error a DataLoader worker raised, with its own message (None if ``exc`` is no such error).
+
+    The loader re-raises a worker's exception as the same type with the message
+    "Caught ValueError in DataLoader worker process 0. Original Traceback ...",
+    the worker's whole traceback: the CLI's one-line error would be that
+    traceback, squashed. The original message is the traceback's last entry.
+    """
+    text = str(exc)
+    if not isinstance(exc, USER_ERRORS) or not re.match(r"Caught \w+ in DataLoader worker process \d+\.\nOriginal ", text):
+        return None
+    name = re.escape(type(exc).__qualname__)
+    found = list(re.finditer(rf"^(?:[\w.]+\.)?{name}: ", text, flags=re.MULTILINE))
+    if not found:
+        return None
+    try:
+        return type(exc)(text[found[-1].end():].strip())
+    except Exception:  # noqa: BLE001 - a type that takes other arguments keeps the loader's message
+        return None
+
+
+def _batches(loader: Iterable) -> Iterator:
+    """``loader``'s batches; a bad mask or photo met in a worker stops with that file's one-line message."""
+    batches = iter(loader)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except USER_ERRORS as exc:
+            unwrapped = _worker_error(exc)
+            if unwrapped is None:
+                raise
+            raise unwrapped from None
+        yield batch
 
 
 def _distributed(device: torch.device) -> tuple[int, int]:
@@ -298,7 +337,7 @@ def train(
     model.train()
     t0 = tick = time.perf_counter()
     tick_step = step = start
-    for step, item in enumerate(loader, start=start + 1):
+    for step, item in enumerate(_batches(loader), start=start + 1):
         spent = budget_spent(config.minutes, elapsed + time.perf_counter() - t0, world, target)
         if spent is None:
             lr = config.lr * lr_factor(step - 1, config.lr_half_life, config.lr_min_ratio)
