@@ -476,3 +476,25 @@ def test_a_corrupt_mask_read_by_a_worker_stops_with_its_own_one_line_message(tin
               progress=False, log=lambda _m: None)
     assert str(err.value).startswith(str(bad)) and str(err.value).endswith("or pass --skip-corrupt")
     assert "Traceback" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_run_on_a_relative_masks_folder_resumes_from_another_folder(tiny_style, tmp_path, monkeypatch):
+    # --style and --style-map are stored absolute; --masks was stored as typed, so a resume from
+    # another working folder read another dataset, or none.
+    from maskgen.cli import main as maskgen_main
+
+    res = CliRunner().invoke(maskgen_main, ["generate", str(tmp_path / "m"), "--count", "3", "--size", "32",
+                                            "--regions", "3", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "run"
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:] + ["--masks", "m"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "config.json").read_text())["masks"] == str(tmp_path / "m")
+    res = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--steps", "2", "--masks", "m"])
+    assert res.exit_code == 0, res.output  # the same folder, typed again from where the run began
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    res = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--steps", "3"])
+    assert res.exit_code == 0, res.output
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3

@@ -20,7 +20,7 @@ RESUME_CHANGES = ("steps", "minutes", "loss_net")
 #: Options that are no part of a run's config.
 NOT_STORED = ("out", "resume", "overwrite", "device", "compile_")
 GENERATOR_OPTIONS = ("arch", "width", "blocks", "downs", "scales", "norm")
-PATH_OPTIONS = ("style", "style_map", "content", "content_maps")
+PATH_OPTIONS = ("style", "style_map", "masks", "content", "content_maps")
 
 
 def _changed_on_resume(ctx: click.Context, config) -> list[str]:
@@ -33,7 +33,8 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
             continue
         old = config.generator.get(name) if name in GENERATOR_OPTIONS else stored[name]
         if name in PATH_OPTIONS:
-            value = value and str(Path(value).resolve())
+            # Runs stored before --masks was made absolute hold it as typed: compare where both point.
+            value, old = value and str(Path(value).resolve()), old and str(Path(old).resolve())
         if isinstance(old, (list, tuple)):
             old = tuple(old)
         if value != old:
@@ -157,7 +158,8 @@ def train(style, style_map, regions, masks, content, content_maps, content_weigh
             raise click.UsageError(f"{' and '.join(wrong)} do not apply to --arch {arch}")
         generator = {"arch": arch} | {k: v for k, v in given.items() if v is not None}
         config = TrainConfig(
-            style=str(Path(style).resolve()), style_map=style_map and str(Path(style_map).resolve()), out=out, regions=regions, masks=masks,
+            style=str(Path(style).resolve()), style_map=style_map and str(Path(style_map).resolve()), out=out, regions=regions,
+            masks=masks and str(Path(masks).resolve()),
             content=content and str(Path(content).resolve()), content_maps=content_maps and str(Path(content_maps).resolve()),
             content_weight=content_weight, content_layers=content_layers or CONTENT_LAYERS, size=size,
             style_size=style_size, batch=batch, steps=steps or (NO_STEP_CAP if minutes else TrainConfig.steps), minutes=minutes, lr=lr, lr_half_life=lr_half_life,
