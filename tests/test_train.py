@@ -498,3 +498,14 @@ def test_a_run_on_a_relative_masks_folder_resumes_from_another_folder(tiny_style
     res = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--steps", "3"])
     assert res.exit_code == 0, res.output
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+
+
+def test_resume_refuses_a_step_total_below_the_checkpoint_in_one_line(tiny_style, tmp_path):
+    out = tmp_path / "run"
+    train(config(tiny_style, out, steps=2), progress=False, log=lambda _m: None)
+    with pytest.raises(ValueError, match=r"is at step 2, past --steps 1; pass a larger --steps") as err:
+        train(TrainConfig.from_run(out, steps=1), resume=True, progress=False, log=lambda _m: None)
+    assert "\n" not in str(err.value)
+    assert json.loads((out / "config.json").read_text())["steps"] == 2  # the run's total, untouched
+    train(TrainConfig.from_run(out), resume=True, progress=False, log=lambda _m: None)  # a finished run: nothing to do
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 2

@@ -241,6 +241,10 @@ def train(
     if rank == 0:
         prepare_run_dir(out, resume=resume, overwrite=overwrite)
     ckpt = load_checkpoint(out / "checkpoint.pt") if resume else None
+    if ckpt is not None and int(ckpt["step"]) > config.steps:
+        # Else the resume trains nothing and still stores the smaller total as the run's.
+        raise ValueError(f"{out / 'checkpoint.pt'} is at step {int(ckpt['step'])}, past --steps {config.steps}; "
+                         f"pass a larger --steps to train it further")
     say = log if rank == 0 else (lambda _msg: None)
     if device == "auto" and target.type == "cuda":
         say(f"device: {target} ({torch.cuda.get_device_name(target)}; --device auto)")
