@@ -168,3 +168,23 @@ def test_cli_errors_are_one_line(tmp_path, checkpoint, setup, expected):
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1
     assert expected in result.output
+
+
+def test_cli_size_too_large_for_memory_is_one_line(tmp_path, checkpoint):
+    # Refused from the map's header, before the labels are resized to 6e6 x 1e7 pixels.
+    paint(tmp_path / "map.png", stripes(6, 10))
+    result = run("--checkpoint", checkpoint, "--map", tmp_path / "map.png", "-o", tmp_path / "out.png",
+                 "--size", 10_000_000)
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "GiB is free; use a smaller --size" in result.output and not (tmp_path / "out.png").exists()
+
+
+def test_allocation_failure_in_the_forward_pass_says_to_use_a_smaller_size(tmp_path):
+    from doodle.painting.render import write_timed
+
+    def forward():
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+
+    with pytest.raises(MemoryError, match="out.png ran out of memory; use a smaller --size"):
+        write_timed(tmp_path / "out.png", 0, forward)
+    assert not (tmp_path / "out.png").exists()

@@ -241,3 +241,15 @@ def test_photo_demo_paints_the_held_out_photos(tmp_path):
         (tmp_path / "mine").mkdir()
         (tmp_path / "mine" / "precious.txt").write_text("keep")
         run_photo_demo(tmp_path / "mine", steps=1, size=32, loss_net="random", log=lambda _m: None)
+
+
+def test_stylize_size_too_large_for_memory_is_one_line(photos, tmp_path):
+    model = stylizer()
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    checkpoint.parent.mkdir()
+    save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": {}, "scheduler": None, "step": 0,
+                                 "config": {"k": 1, "seed": 0, "generator": model.to_config()},
+                                 "palette": [[0, 0, 0]], "loss_net": "random", "version": "0.1.0"})
+    message = one_line_error("stylize", "--checkpoint", checkpoint, "--content", photos / "p0.png",
+                             "-o", tmp_path / "x.png", "--size", 10_000_000)
+    assert "GiB is free; use a smaller --size" in message and not (tmp_path / "x.png").exists()

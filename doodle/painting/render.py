@@ -12,7 +12,8 @@ import torch
 
 from doodle.device import resolve_device
 from doodle.generators.base import MaskGenerator
-from doodle.images import IMAGE_SUFFIXES, list_images, save_rgb
+from doodle.images import IMAGE_SUFFIXES, fit_size, image_size, list_images, save_rgb
+from doodle.lossnet.memory import GIB, available_memory
 from doodle.maps.palette import Palette
 from doodle.maps.semantic import load_target_map, one_hot
 from doodle.precision import autocast, resolve_precision
@@ -105,6 +106,53 @@ def run_generator(model: MaskGenerator, labels: np.ndarray, precision: str, what
         return model(one_hot(labels, model.k).to(device), **inputs).float()
 
 
+def estimate_render_bytes(model: MaskGenerator, height: int, width: int) -> int:
+    """Bytes one inference pass of ``model`` holds at once at ``height x width`` pixels, at least.
+
+    The float32 input (one-hot regions, noise, photo) and output at full
+    resolution, and two feature maps of the model's full-resolution width
+    (``width`` channels: a resnet keeps its stem's output as a skip while it
+    paints the next); deeper, coarser features add less than these.
+
+    Examples
+    --------
+    >>> from doodle.generators.texture import DoodleGenerator
+    >>> estimate_render_bytes(DoodleGenerator(k=3, scales=2, width=4), 10, 10)  # 4 B x 100 px x (3+4+0+8+3)
+    7200
+    """
+    channels = (model.k + model.noise_channels + getattr(model, "image_channels", 0)
+                + 2 * getattr(model, "width", 0) + 3)
+    return 4 * height * width * channels
+
+
+def check_render_fits(model: MaskGenerator, height: int, width: int, what: str) -> None:
+    """Refuse, before any pixel is resized, a render that cannot fit in the memory of the model's device.
+
+    An absurd ``--size`` would otherwise end in a traceback from the allocator,
+    or in the kernel's OOM killer after minutes of swapping.
+
+    Parameters
+    ----------
+    model : MaskGenerator
+        On the device it will render on.
+    height, width : int
+        Output size in pixels.
+    what : str
+        The job, starting the message (``"rendering map.png"``).
+
+    Raises
+    ------
+    MemoryError
+        One line with the need, what is free, and to use a smaller ``--size``.
+    """
+    device = next(model.parameters()).device
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else available_memory()
+    need = estimate_render_bytes(model, height, width)
+    if need > free:
+        raise MemoryError(f"{what} at {width}x{height} pixels needs at least {need / GIB:.1f} GiB but only "
+                          f"{free / GIB:.1f} GiB is free; use a smaller --size")
+
+
 def render_file(
     model: MaskGenerator,
     palette: Palette | np.ndarray,
@@ -146,6 +194,8 @@ def render_file(
     """
     if variations < 1:
         raise ValueError(f"variations must be at least 1, got {variations}")
+    # Checked from the file's header, before the map is resized to the output size.
+    check_render_fits(model, *fit_size(*image_size(map_path), size), f"rendering {map_path}")
     # Snapping happens before the (nearest) resize, so borders stay crisp and
     # no in-between colours are invented.
     labels = load_target_map(map_path, palette, size=size)
@@ -169,7 +219,14 @@ def write_timed(path: Path, seed: int, forward: Callable[[], torch.Tensor]) -> R
     True
     """
     start = time.perf_counter()
-    image = forward()
+    try:
+        image = forward()
+    except RuntimeError as exc:
+        # What check_render_fits lets through can still fail to allocate (the
+        # estimate is a lower bound): torch says so with a RuntimeError, CPU and CUDA.
+        if "allocate" not in str(exc):
+            raise
+        raise MemoryError(f"painting {path.name} ran out of memory; use a smaller --size") from None
     seconds = time.perf_counter() - start
     save_rgb(path, image)
     return Rendered(path, seed, seconds)

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from doodle.generators.base import MaskGenerator
-from doodle.images import fit_size, resize_labels, resize_rgb, to_tensor
+from doodle.images import fit_size, image_size, resize_labels, resize_rgb, to_tensor
 from doodle.maps.palette import Palette
-from doodle.painting.render import Painter, Rendered, paint_files, run_generator, write_timed
+from doodle.painting.render import Painter, Rendered, check_render_fits, paint_files, run_generator, write_timed
 from doodle.training.photodata import photo_and_labels, photo_map
 
 
@@ -110,6 +110,7 @@ def stylize_files(
             raise ValueError(f"checkpoint {checkpoint} paints {model.k} regions: give the photo's map (--content-map)")
 
         def paint(source: Path, target: Path) -> list[Rendered]:
+            check_render_fits(model, *fit_size(*image_size(source), size), f"stylizing {source}")
             photo, labels = photo_and_labels(source, maps.get(source), palette)
             if size is not None:
                 shape = fit_size(*photo.shape[:2], size)
