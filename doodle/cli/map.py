@@ -14,7 +14,8 @@ import click
                    "the best; the command prints the scores].")
 @click.option("--preview", type=click.Path(dir_okay=False), default=None,
               help="Also write the painting with the region borders drawn over it (PNG).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same map.")
+# scikit-learn's K-means takes 0..2**32-1 and refused others in its own words (its random_state parameter).
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Same seed, same map.")
 def map_command(style, out, regions, preview, seed) -> None:
     """Segment the painting STYLE into regions a doodle can use, and write them as a map.
 

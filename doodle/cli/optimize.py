@@ -55,7 +55,8 @@ from doodle.cli.options import (balance_option, comma_list, device_option, layer
 @loss_net_option
 @precision_option
 @device_option
-@click.option("--seed", type=int, default=0, show_default=True)
+# torch generators take 64-bit seeds; a larger one failed with "Overflow when unpacking long long".
+@click.option("--seed", type=click.IntRange(-2**63, 2**63 - 1), default=0, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=None, help="Also save OUT_<iteration>.png this often.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output PNG.")
 def optimize(style, style_map, target_map, content, content_weight, content_layers, style_weight, tv_weight, init,

@@ -16,7 +16,9 @@ from doodle.cli.options import device_option, precision_option
               help="Output PNG, or directory (one PNG per map).")
 @click.option("--size", type=click.IntRange(min=1), default=None,
               help="Longest side of the output in pixels [default: the map's size].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Noise seed; variation i uses seed + i.")
+# torch generators take 64-bit seeds; a larger one failed with "Overflow when unpacking long long".
+@click.option("--seed", type=click.IntRange(-2**63, 2**63 - 1), default=0, show_default=True,
+              help="Noise seed; variation i uses seed + i.")
 @click.option("--variations", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images per map, written as NAME_v0.png, NAME_v1.png, ...")
 @precision_option
