@@ -606,3 +606,16 @@ def test_demo_refuses_a_folder_it_did_not_make_before_training(tmp_path):
     with pytest.raises(ValueError, match="not made by `doodle demo`"):
         run_demo(out=mine, steps=1, size=16, batch=1, loss_net="random", log=lambda _m: None)
     assert [p.name for p in mine.iterdir()] == ["precious.txt"]
+
+
+def test_serve_runs_where_the_os_has_no_cpu_affinity(trained_run, monkeypatch):
+    # macOS and Windows have no os.sched_getaffinity: the default thread count must not need it.
+    monkeypatch.delattr(server.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(server.uvicorn.Server, "run", lambda self, sockets: None)
+    threads = torch.get_num_threads()
+    lines = []
+    try:
+        server.serve(checkpoint=trained_run / "checkpoint.pt", port=0, device="cpu", log=lines.append)
+    finally:
+        torch.set_num_threads(threads)
+    assert f"({server.os.cpu_count()} torch threads" in lines[-1]

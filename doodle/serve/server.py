@@ -17,6 +17,14 @@ from doodle.serve.styles import load_styles
 MAX_CONNECTIONS = 64
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity mask where the OS has one (Linux), else all of them."""
+    # os.sched_getaffinity exists on Linux only; macOS and Windows have no per-process mask to honour.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``port`` 0: any free port).
 
@@ -72,7 +80,7 @@ def serve(
         Receives the address and notes, one line each.
     """
     torch_device = resolve_device(device, log=log)
-    threads = threads or len(os.sched_getaffinity(0))
+    threads = threads or usable_cores()
     styles = load_styles(checkpoint=checkpoint, runs=runs, device=torch_device, log=log)
     local = is_loopback(host)
     app = create_app(styles, precision=precision, threads=threads, loopback_only=local)
