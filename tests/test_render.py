@@ -188,3 +188,14 @@ def test_allocation_failure_in_the_forward_pass_says_to_use_a_smaller_size(tmp_p
     with pytest.raises(MemoryError, match="out.png ran out of memory; use a smaller --size"):
         write_timed(tmp_path / "out.png", 0, forward)
     assert not (tmp_path / "out.png").exists()
+
+
+def test_gpu_memory_torch_has_cached_counts_as_free_for_the_next_render(monkeypatch):
+    # After the first image of a folder the driver reports torch's cached blocks as used; they are not.
+    from doodle.painting import render
+
+    gib = 1 << 30
+    monkeypatch.setattr(render.torch.cuda, "mem_get_info", lambda device: (1 * gib, 80 * gib))
+    monkeypatch.setattr(render.torch.cuda, "memory_reserved", lambda device: 6 * gib)
+    monkeypatch.setattr(render.torch.cuda, "memory_allocated", lambda device: 2 * gib)
+    assert render.free_bytes(torch.device("cuda", 0)) == 5 * gib

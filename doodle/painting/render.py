@@ -125,6 +125,18 @@ def estimate_render_bytes(model: MaskGenerator, height: int, width: int) -> int:
     return 4 * height * width * channels
 
 
+def free_bytes(device: torch.device) -> int:
+    """Bytes a render on ``device`` can still take: host memory, or the GPU's free memory and torch's cache on it.
+
+    Blocks torch cached after the previous image of a folder count as free:
+    the caching allocator hands them out again, though the driver reports them used.
+    """
+    if device.type == "cuda":
+        return (torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device)
+                - torch.cuda.memory_allocated(device))
+    return available_memory()
+
+
 def check_render_fits(model: MaskGenerator, height: int, width: int, what: str) -> None:
     """Refuse, before any pixel is resized, a render that cannot fit in the memory of the model's device.
 
@@ -145,8 +157,7 @@ def check_render_fits(model: MaskGenerator, height: int, width: int, what: str) 
     MemoryError
         One line with the need, what is free, and to use a smaller ``--size``.
     """
-    device = next(model.parameters()).device
-    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else available_memory()
+    free = free_bytes(next(model.parameters()).device)
     need = estimate_render_bytes(model, height, width)
     if need > free:
         raise MemoryError(f"{what} at {width}x{height} pixels needs at least {need / GIB:.1f} GiB but only "
