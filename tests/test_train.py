@@ -157,15 +157,49 @@ def test_resuming_a_run_from_before_region_colors_is_refused_in_one_line(tiny_st
     assert "\n" not in str(err.value)
 
 
-def test_refuses_non_empty_run_folder_and_resume_without_checkpoint(tiny_style, tmp_path):
+def test_refuses_a_folder_of_other_files_and_resume_without_checkpoint(tiny_style, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    with pytest.raises(ValueError, match="not empty; pass --resume"):
+    (out / "config.json").write_text('{"mine": 1}')  # not a run's config: the user's
+    with pytest.raises(ValueError, match=r"holds files no run writes \(config.json, notes.txt\); .*pass --overwrite"):
         train(config(tiny_style, out), progress=False)
-    with pytest.raises(ValueError, match="nothing to resume"):
+    # --resume points at the command that works, not back at --resume.
+    with pytest.raises(ValueError, match="nothing to resume.*drop --resume and pass --overwrite") as err:
+        train(config(tiny_style, out), resume=True, progress=False)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="nothing to resume.*drop --resume to start it"):
         train(config(tiny_style, tmp_path / "new"), resume=True, progress=False)
-    assert (out / "notes.txt").read_text() == "keep me"
+    assert (out / "notes.txt").read_text() == "keep me" and not (out / "legend.png").exists()
+    train(config(tiny_style, out, steps=2), overwrite=True, progress=False, log=lambda _m: None)
+    assert (out / "notes.txt").read_text() == "keep me" and (out / "checkpoint.pt").exists()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_started_again(tiny_style, tmp_path, monkeypatch):
+    import doodle.training.train as train_module
+
+    out = tmp_path / "run"
+    real_save = train_module.save_checkpoint
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_checkpoint", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tiny_style, out), progress=False, log=lambda _m: None)
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert "checkpoint.pt" not in left and {"config.json", "legend.png", "log.jsonl", "samples/step_000002.png"} <= set(left)
+    style, style_map = tiny_style
+    res = CliRunner().invoke(main, ["train", "--style", str(style), "--style-map", str(style_map), "--out", str(out),
+                                    "--resume"])
+    assert res.exit_code != 0 and "nothing to resume" in res.output and "drop --resume to start it" in res.output
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    # The same command again starts the run over, as if the folder were empty.
+    train(config(tiny_style, out, sample_every=3), progress=False, log=lambda _m: None)
+    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000003.png", "step_000004.png"]
+    with pytest.raises(ValueError, match="holds a run; pass --resume to continue it or --overwrite to replace it"):
+        train(config(tiny_style, out), progress=False)
 
 
 def test_mask_dataset_with_other_k_is_refused(tiny_style, tmp_path):

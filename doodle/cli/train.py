@@ -133,6 +133,7 @@ def train(style, style_map, regions, masks, content, content_maps, content_weigh
     from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
     from doodle.style.loss import CONTENT_LAYERS
     from doodle.training.config import TrainConfig
+    from doodle.training.run_dir import check_resumable
     from doodle.training.train import train as run_training
 
     if resume and overwrite:
@@ -142,6 +143,7 @@ def train(style, style_map, regions, masks, content, content_maps, content_weigh
                                "--content-maps: then the painting is one region)")
     if resume:
         ctx = click.get_current_context()
+        check_resumable(Path(out))  # before reading the checkpoint: say what to do when there is none
         config = TrainConfig.from_run(out)
         changed = _changed_on_resume(ctx, config)
         if changed:

@@ -3,30 +3,98 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from maskgen.fileio import TMP_PREFIX, atomic_write_text, read_jsonl
 
 
+#: What a run writes into its folder before its first checkpoint (:func:`doodle.training.train.train`).
+RUN_FILES = ("config.json", "legend.png", "log.jsonl", "curves.png")
+SAMPLES = "samples"
+#: ``config.json`` keys every run writes: a file without them is someone else's.
+CONFIG_KEYS = {"style", "steps", "generator"}
+
+
+def _is_run_config(path: Path) -> bool:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(stored, dict) and CONFIG_KEYS <= stored.keys()
+
+
+def foreign_files(out: Path) -> list[str]:
+    """The entries of ``out`` (sorted, relative) that a run does not write: the files to keep and not mix a run into."""
+    if not out.is_dir():
+        return []
+    foreign = []
+    for entry in sorted(out.iterdir()):
+        name = entry.name
+        if name.startswith(TMP_PREFIX) or name == "checkpoint.pt":
+            continue
+        if name in RUN_FILES and entry.is_file() and (name != "config.json" or _is_run_config(entry)):
+            continue
+        if name == SAMPLES and entry.is_dir():
+            foreign += [f"{SAMPLES}/{p.name}" for p in sorted(entry.iterdir())
+                        if not (p.is_file() and (p.name.startswith(TMP_PREFIX) or re.fullmatch(r"step_\d+\.png", p.name)))]
+            continue
+        foreign.append(name)
+    return foreign
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def check_resumable(out: Path) -> None:
+    """Refuse ``--resume`` without a checkpoint in one line that names the command that works."""
+    if (out / "checkpoint.pt").exists():
+        return
+    foreign = foreign_files(out)
+    if foreign:
+        raise ValueError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist and {out} holds files no run "
+                         f"writes ({_listed(foreign)}); choose another --out, or drop --resume and pass --overwrite "
+                         f"to start a run beside them")
+    raise ValueError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist (no run, or one stopped before its "
+                     f"first checkpoint); drop --resume to start it")
+
+
+def _clear_run_files(out: Path) -> None:
+    # Only what a run writes: other files in the folder are the user's.
+    for name in ("checkpoint.pt", *RUN_FILES):
+        (out / name).unlink(missing_ok=True)
+    for png in (out / SAMPLES).glob("step_*.png"):
+        png.unlink()
+    for stale in [*out.glob(TMP_PREFIX + "*"), *out.glob(f"{SAMPLES}/{TMP_PREFIX}*")]:
+        stale.unlink(missing_ok=True)  # a killed writer's leftovers (one writer per run folder)
+
+
 def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Create ``out`` or refuse to mix a new run into a non-empty folder."""
+    """Create ``out``, or refuse to mix a new run into a folder holding another run or someone's files.
+
+    A folder holding only what a run writes before its first checkpoint (a run that
+    failed or was interrupted early; nothing to resume) is started again, as with
+    ``overwrite``.
+    """
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder for the run")
     if resume:
-        if not (out / "checkpoint.pt").exists():
-            raise ValueError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist; drop --resume to start")
+        check_resumable(out)
         # A run killed mid-write leaves its temporary file; the rename never happened,
         # so the file is garbage (one writer per run folder: nobody else owns it).
-        for stale in [*out.glob(TMP_PREFIX + "*"), *out.glob(f"samples/{TMP_PREFIX}*")]:
+        for stale in [*out.glob(TMP_PREFIX + "*"), *out.glob(f"{SAMPLES}/{TMP_PREFIX}*")]:
             stale.unlink(missing_ok=True)
         return
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ValueError(f"run folder {out} is not empty; pass --resume to continue it or --overwrite to replace it")
-        for name in ("checkpoint.pt", "config.json", "log.jsonl"):
-            (out / name).unlink(missing_ok=True)
-        for png in (out / "samples").glob("*.png"):
-            png.unlink()
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        if (out / "checkpoint.pt").exists():
+            raise ValueError(f"run folder {out} holds a run; pass --resume to continue it or --overwrite to replace it")
+        foreign = foreign_files(out)
+        if foreign:
+            raise ValueError(f"run folder {out} holds files no run writes ({_listed(foreign)}); choose another --out, "
+                             f"or pass --overwrite to start a run beside them")
+    if out.exists():
+        _clear_run_files(out)
     out.mkdir(parents=True, exist_ok=True)
 
 
