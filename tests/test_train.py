@@ -2,6 +2,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -543,3 +544,15 @@ def test_resume_refuses_a_step_total_below_the_checkpoint_in_one_line(tiny_style
     assert json.loads((out / "config.json").read_text())["steps"] == 2  # the run's total, untouched
     train(TrainConfig.from_run(out), resume=True, progress=False, log=lambda _m: None)  # a finished run: nothing to do
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 2
+
+
+@pytest.mark.parametrize("bad", [{"style": "nope.png"}, {"style_map": "nope_map.png"}, {"masks": "no_masks"},
+                                 {"content": "no_photos"}, {"loss_net": "no_weights.pth"}])
+def test_overwrite_keeps_the_old_run_when_the_new_inputs_are_wrong(tiny_style, tmp_path, bad):
+    out = tmp_path / "run"
+    train(config(tiny_style, out, steps=2), progress=False, log=lambda _m: None)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    wrong = {key: str(tmp_path / value) for key, value in bad.items()}
+    with pytest.raises((ValueError, OSError), match=re.escape(next(iter(bad.values())))):  # the mistyped path
+        train(config(tiny_style, out, **wrong), overwrite=True, progress=False, log=lambda _m: None)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

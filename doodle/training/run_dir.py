@@ -1,4 +1,4 @@
-"""A training run's folder: created, refused, or cleaned for ``--resume``; its log cut back to the checkpoint."""
+"""A training run's folder: checked, then created or cleared (new run) or cleaned (``--resume``); its log cut back to the checkpoint."""
 
 from __future__ import annotations
 
@@ -70,21 +70,17 @@ def _clear_run_files(out: Path) -> None:
         stale.unlink(missing_ok=True)  # a killed writer's leftovers (one writer per run folder)
 
 
-def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Create ``out``, or refuse to mix a new run into a folder holding another run or someone's files.
+def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix a new run into a folder holding another run or someone's files; changes nothing.
 
     A folder holding only what a run writes before its first checkpoint (a run that
-    failed or was interrupted early; nothing to resume) is started again, as with
-    ``overwrite``.
+    failed or was interrupted early; nothing to resume) will be started again, as
+    with ``overwrite``, by :func:`open_run_dir`.
     """
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder for the run")
     if resume:
         check_resumable(out)
-        # A run killed mid-write leaves its temporary file; the rename never happened,
-        # so the file is garbage (one writer per run folder: nobody else owns it).
-        for stale in [*out.glob(TMP_PREFIX + "*"), *out.glob(f"{SAMPLES}/{TMP_PREFIX}*")]:
-            stale.unlink(missing_ok=True)
         return
     if out.exists() and any(out.iterdir()) and not overwrite:
         if (out / "checkpoint.pt").exists():
@@ -93,6 +89,19 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
         if foreign:
             raise ValueError(f"run folder {out} holds files no run writes ({_listed(foreign)}); choose another --out, "
                              f"or pass --overwrite to start a run beside them")
+
+
+def open_run_dir(out: Path, resume: bool) -> None:
+    """Create ``out`` for a run that :func:`check_run_dir` accepted, clearing the old run's files unless resuming.
+
+    Called once the run's inputs are checked: a mistyped path must not cost the old run.
+    """
+    if resume:
+        # A run killed mid-write leaves its temporary file; the rename never happened,
+        # so the file is garbage (one writer per run folder: nobody else owns it).
+        for stale in [*out.glob(TMP_PREFIX + "*"), *out.glob(f"{SAMPLES}/{TMP_PREFIX}*")]:
+            stale.unlink(missing_ok=True)
+        return
     if out.exists():
         _clear_run_files(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ from doodle.training.config import TrainConfig
 from doodle.training.maskdata import StepBatches, TrainingMasks, held_out_masks
 from doodle.training.photodata import TrainingPhotos, find_photos
 from doodle.training.plot import update_run_curves
-from doodle.training.run_dir import prepare_run_dir, truncate_log
+from doodle.training.run_dir import check_run_dir, open_run_dir, truncate_log
 from doodle.training.schedule import budget_lr_factor, budget_spent, lr_factor
 from maskgen.errors import USER_ERRORS
 from maskgen.fileio import atomic_write_text
@@ -239,7 +239,8 @@ def train(
     rank, world = _distributed(target)
     out = Path(config.out)
     if rank == 0:
-        prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        # Only checked here: --overwrite clears the old run once the inputs below are checked (open_run_dir).
+        check_run_dir(out, resume=resume, overwrite=overwrite)
     ckpt = load_checkpoint(out / "checkpoint.pt") if resume else None
     if ckpt is not None and int(ckpt["step"]) > config.steps:
         # Else the resume trains nothing and still stores the smaller total as the run's.
@@ -287,8 +288,6 @@ def train(
     if ckpt is not None:
         _check_resumed_loss_net(ckpt.get("loss_net"), net.net_id, config.loss_net, out / "checkpoint.pt")
     say(f"style: {k} regions, palette {format_palette(style.palette)}; precision {precision}; {world} process(es)")
-    if rank == 0:
-        write_legend(out / "legend.png", style.image, style.labels, style.palette)  # which colour paints what
     loss_fn = style_loss(config, net, style).to(target)
 
     # Model and optimizer, fresh or from the checkpoint.
@@ -324,6 +323,9 @@ def train(
         ddp_model = torch.compile(ddp_model)
     elapsed = 0.0  # training seconds before this process: the --minutes schedule's position
     if rank == 0:
+        # The style, data, loss net, targets and generator are all checked: only now may an old run go.
+        open_run_dir(out, resume=resume)
+        write_legend(out / "legend.png", style.image, style.labels, style.palette)  # which colour paints what
         atomic_write_text(out / "config.json", json.dumps(full_config, indent=2) + "\n")
         (out / "samples").mkdir(exist_ok=True)
         kept = truncate_log(out / "log.jsonl", start)
