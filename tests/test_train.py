@@ -556,3 +556,48 @@ def test_overwrite_keeps_the_old_run_when_the_new_inputs_are_wrong(tiny_style, t
     with pytest.raises((ValueError, OSError), match=re.escape(next(iter(bad.values())))):  # the mistyped path
         train(config(tiny_style, out, **wrong), overwrite=True, progress=False, log=lambda _m: None)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_ctrl_c_suggests_resume_only_when_there_is_a_checkpoint_to_resume(tiny_style, tmp_path, monkeypatch):
+    import click
+
+    import doodle.training.train as train_module
+    from maskgen.clitools import FriendlyGroup
+
+    style, style_map = tiny_style
+    out = tmp_path / "run"
+
+    def ctrl_c(*_a, **_k):
+        raise KeyboardInterrupt
+
+    def checkpoint_then_ctrl_c(config, **_k):
+        (tmp_path / "fresh" / "checkpoint.pt").write_bytes(b"written by this run")
+        raise KeyboardInterrupt
+
+    def interrupted(*extra, run=ctrl_c, folder=out):
+        monkeypatch.setattr(train_module, "train", run)
+        res = CliRunner().invoke(main, ["train", "--style", str(style), "--style-map", str(style_map),
+                                        "--out", str(folder), *extra])
+        monkeypatch.undo()
+        assert res.exit_code == 130 and len(res.output.strip().splitlines()) == 1, res.output
+        return res.output
+
+    first = interrupted()  # before the first checkpoint: nothing to resume
+    assert "--resume" not in first and "run the same command again" in first
+    (tmp_path / "fresh").mkdir()
+    assert "with --resume to continue" in interrupted(run=checkpoint_then_ctrl_c, folder=tmp_path / "fresh")
+    train(config(tiny_style, out, steps=2), progress=False, log=lambda _m: None)
+    assert "with --resume to continue" in interrupted("--resume")
+    # The old run's checkpoint is not this --overwrite run's to resume.
+    assert "--resume" not in interrupted("--overwrite")
+
+    @click.group(cls=FriendlyGroup)
+    def group():
+        pass
+
+    @group.command()
+    def paint():
+        raise KeyboardInterrupt
+
+    res = CliRunner().invoke(group, ["paint"])
+    assert res.exit_code == 130 and res.output.strip() == "Interrupted."

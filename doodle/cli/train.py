@@ -12,6 +12,7 @@ from doodle.generators.registry import ARCHS, DEFAULT_ARCH
 from doodle.style.loss import STYLIZER_CONTENT_WEIGHT
 from doodle.cli.options import (balance_option, comma_list, device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
+from maskgen.clitools import RESUMABLE
 
 #: --steps of a --minutes run without one: the budget ends it.
 NO_STEP_CAP = 10**9
@@ -21,6 +22,14 @@ RESUME_CHANGES = ("steps", "minutes", "loss_net")
 NOT_STORED = ("out", "resume", "overwrite", "device", "compile_")
 GENERATOR_OPTIONS = ("arch", "width", "blocks", "downs", "scales", "norm")
 PATH_OPTIONS = ("style", "style_map", "masks", "content", "content_maps")
+
+
+def _stamp(path: Path) -> int | None:
+    """``path``'s modification time in ns, None when it does not exist."""
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _changed_on_resume(ctx: click.Context, config) -> list[str]:
@@ -138,6 +147,12 @@ def train(style, style_map, regions, masks, content, content_maps, content_weigh
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    # Ctrl-C's hint: --resume only once this run wrote a checkpoint (or resumed one); an --overwrite
+    # run's old checkpoint, still there until the inputs are checked, is not this run's to resume.
+    checkpoint = Path(out) / "checkpoint.pt"
+    old_stamp = _stamp(checkpoint)
+    click.get_current_context().meta[RESUMABLE] = lambda: _stamp(checkpoint) is not None and (
+        resume or _stamp(checkpoint) != old_stamp)
     if not resume and not (style and (style_map or (content and not content_maps))):
         raise click.UsageError("--style and --style-map are required (except with --resume, or --content without "
                                "--content-maps: then the painting is one region)")
