@@ -120,3 +120,23 @@ def test_balance_outside_zero_to_one_is_refused(random_net):
     masks = two_region_masks(16, 16, 8)
     with pytest.raises(ValueError, match=r"balance must be in \[0, 1\], got 1.5"):
         RegionStyleLoss(random_net, torch.rand(1, 3, 16, 16), masks, layers=LAYERS, relative=True, balance=1.5)
+
+
+def test_colour_term_holds_each_region_to_its_colours_in_the_painting(random_net):
+    torch.manual_seed(0)
+    style = torch.rand(1, 3, 32, 32)
+    style[:, :, :, 16:] *= 0.2  # the right region dark
+    masks = two_region_masks(32, 32, 16)
+    plain = RegionStyleLoss(random_net, style, masks, layers=LAYERS)
+    coloured = RegionStyleLoss(random_net, style, masks, layers=LAYERS, colour_weight=5.0)
+    total, parts = coloured(style, masks)
+    assert set(parts) == set(LAYERS) | {"colour"} and total.item() == pytest.approx(0.0, abs=1e-6)
+    swapped = style.flip(-1)  # the dark half painted where the bright region is, and back
+    base, _ = plain(swapped, masks)
+    total, parts = coloured(swapped, masks)
+    assert parts["colour"].item() > 0.01
+    assert total.item() == pytest.approx(base.item() + 5.0 * parts["colour"].item(), rel=1e-5)
+    # The painting's colours move with the module (buffers), and a negative weight is refused.
+    assert {"colour_directions", "colour_target_0", "colour_target_1"} <= dict(coloured.named_buffers()).keys()
+    with pytest.raises(ValueError, match="colour weight must be >= 0"):
+        RegionStyleLoss(random_net, style, masks, layers=LAYERS, colour_weight=-1.0)

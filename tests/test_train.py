@@ -17,7 +17,7 @@ from doodle.cli import main
 from doodle.generators.registry import DEFAULT_ARCH, new_generator
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import load_style, one_hot
-from doodle.style.loss import RegionStyleLoss, resolve_balance
+from doodle.style.loss import DOODLE_COLOUR_WEIGHT, RegionStyleLoss, resolve_balance
 from doodle.training.checkpoint import load_checkpoint, save_checkpoint
 from doodle.training.config import TrainConfig
 from doodle.training.schedule import lr_factor
@@ -66,7 +66,7 @@ def test_run_folder_contents(tiny_style, tmp_path):
     assert ckpt["loss_net"] == "random-vgg19-seed0"
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [1, 2, 3, 4]
-    assert set(log[0]["layers"]) == set(LAYERS) and log[0]["steps_per_s"] > 0
+    assert set(log[0]["layers"]) == set(LAYERS) | {"colour"} and log[0]["steps_per_s"] > 0
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
     generator = json.loads((out / "config.json").read_text())["generator"]
     assert (generator["arch"], generator["width"]) == (DEFAULT_ARCH, 4)
@@ -381,7 +381,8 @@ def test_cli_defaults_are_the_config_defaults():
     defaults = {p.name: p.default for p in train_command.params}
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     shared = ["size", "style_size", "batch", "lr", "lr_half_life", "lr_min_ratio", "style_weight", "tv_weight", "relative",
-              "map_share", "seed", "sample_every", "checkpoint_every", "log_every", "workers", "content_weight"]
+              "map_share", "seed", "sample_every", "checkpoint_every", "log_every", "workers", "content_weight",
+              "colour_weight"]
     assert {n: defaults[n] for n in shared} == {n: fields[n] for n in shared}
 
 
@@ -419,6 +420,21 @@ def test_a_run_from_before_balance_resumes_with_every_layer_an_equal_say(tiny_st
     save_checkpoint(tmp_path / "run" / "checkpoint.pt", ckpt)
     assert TrainConfig.from_run(tmp_path / "run", steps=2).balance == 1.0
     assert cfg.balance is None and resolve_balance(cfg.balance, photo=False) == 0.0  # what a new doodle run trains with
+
+
+def test_doodles_train_with_the_colour_term_and_runs_from_before_it_resume_without(tiny_style, tmp_path):
+    cfg = config(tiny_style, tmp_path / "run", steps=1)
+    train(cfg, progress=False, log=lambda _m: None)
+    first = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
+    assert cfg.colour_weight == DOODLE_COLOUR_WEIGHT > 0 and first["layers"]["colour"] > 0
+    photos = TrainConfig(style=cfg.style, style_map=None, content=str(tmp_path), out=str(tmp_path / "photos"))
+    assert photos.colour_weight == 0.0  # not measured on photo stylizers
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    del ckpt["config"]["colour_weight"]
+    save_checkpoint(tmp_path / "run" / "checkpoint.pt", ckpt)
+    assert TrainConfig.from_run(tmp_path / "run", steps=2).colour_weight == 0.0
+    with pytest.raises(ValueError, match="--colour-weight must be >= 0"):
+        config(tiny_style, tmp_path / "bad", colour_weight=-1.0)
 
 
 def test_resume_refuses_another_loss_network_naming_both(tiny_style, tmp_path):

@@ -95,6 +95,10 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
               help="Relative style loss (each layer's region Gram distance over its target's norm, so that no layer "
               "drowns the others by the scale of its features) or raw Gram distances (the loss of doodle <= 0.4).")
 @balance_option
+@click.option("--colour-weight", "--color-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of the region colour term: each region's pixel colours held to the colours the painting "
+              "uses there (sliced Wasserstein), which Grams alone leave free, most of all along borders "
+              "[default: 3 for doodles, 0 for photos].")
 @click.option("--map-share", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Share of the training masks that are random crops of the style's own map (flipped, rescaled); "
               "the rest are random maskgen masks.")
@@ -129,7 +133,7 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
               "slower: 230 vs 183 ms a step at 128 px, after a 60 s compile).")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable mask files (with a warning) instead of stopping.")
 def train(style, style_map, regions, masks, content, content_maps, content_weight, content_layers, size, style_size, batch, steps, minutes, lr, style_layers, layer_weights,
-          style_weight, tv_weight, relative, balance, map_share, loss_net, precision, device, arch, width, blocks, downs, scales, norm, seed, out, resume, overwrite, sample_every, lr_half_life,
+          style_weight, tv_weight, relative, balance, colour_weight, map_share, loss_net, precision, device, arch, width, blocks, downs, scales, norm, seed, out, resume, overwrite, sample_every, lr_half_life,
           lr_min_ratio, checkpoint_every, log_every, workers, compile_, skip_corrupt) -> None:
     """Train a generator that paints any semantic mask in the style of STYLE.
 
@@ -182,7 +186,7 @@ def train(style, style_map, regions, masks, content, content_maps, content_weigh
             style_size=style_size, batch=batch, steps=steps or (NO_STEP_CAP if minutes else TrainConfig.steps), minutes=minutes, lr=lr, lr_half_life=lr_half_life,
             lr_min_ratio=lr_min_ratio,
             style_layers=style_layers or DEFAULT_STYLE_LAYERS, layer_weights=layer_weights,
-            style_weight=style_weight, tv_weight=tv_weight, relative=relative, balance=balance, map_share=map_share, loss_net=loss_net, precision=precision, seed=seed,
+            style_weight=style_weight, tv_weight=tv_weight, relative=relative, balance=balance, colour_weight=colour_weight, map_share=map_share, loss_net=loss_net, precision=precision, seed=seed,
             sample_every=sample_every, checkpoint_every=checkpoint_every, log_every=log_every, workers=workers,
             skip_corrupt=skip_corrupt, generator=generator,
         )

@@ -9,6 +9,7 @@ from torch import nn
 
 from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
 from doodle.style.gram import region_gram, region_gram_distance
+from doodle.style.histogram import colour_directions, region_colour_distance, region_colour_targets
 from doodle.style.pyramid import mask_pyramid
 
 # A region whose soft mask sums to less than this (in feature-map pixels) at some
@@ -32,6 +33,9 @@ PATTERN_SOFTNESS = 0.1
 #: ``balance`` of the relative style term for doodles (the raw loss's weighting, scale-free):
 #: the generator paints cleanest with it; photo stylization was tuned with equal say (1).
 DOODLE_BALANCE = 0.0
+#: ``colour_weight`` of doodle generators (``doodle train --colour-weight``): at 3 the colour term is
+#: about a tenth of a trained generator's loss (scripts/bench_paintings.py, README).
+DOODLE_COLOUR_WEIGHT = 3.0
 
 
 def resolve_balance(balance: float | None, photo: bool) -> float:
@@ -87,6 +91,12 @@ class RegionStyleLoss(nn.Module):
     first (``scripts/bench_content.py``). Both terms are 0 at their target and
     about 1 (per style layer) for an unrelated image, so weights of 1 balance them.
 
+    ``colour_weight`` adds ``colour_weight * D_colour``, the sliced Wasserstein
+    distance of every region's pixel colours to the painting's
+    (:func:`doodle.style.histogram.region_colour_distance`; regions by the
+    masks' largest channel at full resolution): Grams leave a region free to
+    take colours beside the painting's, most of all along borders.
+
     Parameters
     ----------
     net : doodle.lossnet.vgg.VGGFeatures
@@ -108,6 +118,8 @@ class RegionStyleLoss(nn.Module):
     balance : float
         ``b`` in [0, 1] of the relative style term (above); 1 gives every layer
         an equal say.
+    colour_weight : float
+        Weight of the region colour term (above); 0 leaves it out.
     """
 
     def __init__(
@@ -124,10 +136,13 @@ class RegionStyleLoss(nn.Module):
         tv_weight: float = 0.0,
         relative: bool = False,
         balance: float = 1.0,
+        colour_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if not 0.0 <= balance <= 1.0:
             raise ValueError(f"balance must be in [0, 1], got {balance}")
+        if colour_weight < 0:
+            raise ValueError(f"the colour weight must be >= 0, got {colour_weight}")
         if layer_weights is None:
             layer_weights = [1.0] * len(layers)
         if len(layer_weights) != len(layers):
@@ -143,6 +158,12 @@ class RegionStyleLoss(nn.Module):
         self.relative = bool(relative)
         self.balance = float(balance)
         self.k = style_masks.shape[1]
+        self.colour_weight = float(colour_weight)
+        if self.colour_weight > 0:
+            self.register_buffer("colour_directions", colour_directions())
+            targets = region_colour_targets(style_image[0], style_masks[0].argmax(0), self.k, self.colour_directions)
+            for r, target in enumerate(targets):
+                self.register_buffer(f"colour_target_{r}", target)
         with torch.no_grad():
             feats = net(style_image, self.layers)
             pyramid = mask_pyramid(net, style_masks, self.layers)
@@ -238,7 +259,7 @@ class RegionStyleLoss(nn.Module):
         total : Tensor, scalar float32
         parts : dict of str to Tensor
             Unweighted per-layer style losses (keys are layer names) and, when used,
-            ``"content"`` and ``"tv"``.
+            ``"content"``, ``"colour"`` and ``"tv"``.
         """
         content_layers = self.content_layers if (content is not None or self.has_content_image) else []
         feats = self.net(image, list(dict.fromkeys(self.layers + content_layers)))
@@ -261,6 +282,10 @@ class RegionStyleLoss(nn.Module):
             parts["content"] = torch.stack([self._content_distance(feats[name].float(), targets[name])
                                             for name in content_layers]).mean()
             total = total + self.content_weight * parts["content"]
+        if self.colour_weight > 0:
+            targets = [getattr(self, f"colour_target_{r}") for r in range(self.k)]
+            parts["colour"] = region_colour_distance(image, masks.argmax(1), targets, self.colour_directions)
+            total = total + self.colour_weight * parts["colour"]
         if self.tv_weight > 0:
             parts["tv"] = total_variation(image)
             total = total + self.tv_weight * parts["tv"]

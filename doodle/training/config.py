@@ -10,7 +10,7 @@ from pathlib import Path
 import maskgen
 from doodle.generators.registry import DEFAULT_ARCH
 from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
-from doodle.style.loss import CONTENT_LAYERS, STYLIZER_CONTENT_WEIGHT
+from doodle.style.loss import CONTENT_LAYERS, DOODLE_COLOUR_WEIGHT, STYLIZER_CONTENT_WEIGHT
 from doodle.training.checkpoint import load_checkpoint
 
 #: Default ``--size`` (side of the training masks or photo crops, px) of doodle generators and of photo
@@ -46,6 +46,7 @@ class TrainConfig:
     tv_weight: float = 0.0
     relative: bool = True
     balance: float | None = None
+    colour_weight: float | None = None
     map_share: float = 0.25
     content: str | None = None
     content_maps: str | None = None
@@ -68,6 +69,8 @@ class TrainConfig:
             self.size = DOODLE_SIZE if self.content is None else PHOTO_SIZE
             if self.content is not None and self.style_size is None:
                 self.style_size = PHOTO_STYLE_SIZE
+        if self.colour_weight is None:  # as size: stored runs carry theirs
+            self.colour_weight = DOODLE_COLOUR_WEIGHT if self.content is None else 0.0
         for name in ("size", "batch", "steps", "sample_every", "checkpoint_every", "log_every", "lr_half_life"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -79,6 +82,8 @@ class TrainConfig:
             raise ValueError(f"--minutes must be > 0, got {self.minutes}")
         if not 0 <= self.map_share <= 1:
             raise ValueError(f"--map-share must be in [0, 1], got {self.map_share}")
+        if self.colour_weight < 0:
+            raise ValueError(f"--colour-weight must be >= 0, got {self.colour_weight}")
         if self.balance is not None and not 0 <= self.balance <= 1:
             raise ValueError(f"--balance must be in [0, 1], got {self.balance}")
         if not 0 <= self.lr_min_ratio <= 1:
@@ -118,6 +123,7 @@ class TrainConfig:
         stored.setdefault("relative", False)
         stored.setdefault("balance", 1.0)
         stored.setdefault("map_share", 0.0)
+        stored.setdefault("colour_weight", 0.0)
         if stored.get("style_size") is None:  # what it meant when the run began, whatever today's default
             stored["style_size"] = stored["size"]
         changes = {"steps": steps, "minutes": minutes, "loss_net": loss_net}

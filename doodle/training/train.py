@@ -192,6 +192,7 @@ def style_loss(config: TrainConfig, net: torch.nn.Module, style: StyleExemplar) 
                            layer_weights=config.layer_weights, style_weight=config.style_weight,
                            tv_weight=config.tv_weight, relative=config.relative,
                            balance=resolve_balance(config.balance, photo=config.content is not None),
+                           colour_weight=config.colour_weight,
                            content_weight=config.content_weight if config.content else 0.0,
                            content_layers=config.content_layers)
 
