@@ -81,3 +81,17 @@ def test_regions_too_small_to_compare_are_skipped_with_a_zero_gradient():
     distance = region_colour_distance(image, labels[None], absent, directions)
     distance.backward()
     assert float(distance.detach()) == 0.0 and float(image.grad.abs().sum()) == 0.0
+
+
+def test_a_batch_split_in_two_averages_to_the_whole_batch_loss():
+    # DDP averages the processes' losses: the term must be a mean over images, whatever their regions.
+    directions = colour_directions()
+    painting, labels = _two_regions()
+    targets = region_colour_targets(painting, labels, 2, directions)
+    torch.manual_seed(0)
+    images = torch.rand(4, 3, 8, 8)
+    batch_labels = labels[None].repeat(4, 1, 1)
+    batch_labels[0] = 0  # one region only in the first image: fewer regions than the others
+    whole = region_colour_distance(images, batch_labels, targets, directions)
+    halves = [region_colour_distance(images[i:i + 2], batch_labels[i:i + 2], targets, directions) for i in (0, 2)]
+    assert torch.isclose(whole, (halves[0] + halves[1]) / 2, rtol=1e-6)

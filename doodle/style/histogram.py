@@ -71,7 +71,7 @@ def region_colour_targets(image: torch.Tensor, labels: torch.Tensor, k: int,
 
 def region_colour_distance(image: torch.Tensor, labels: torch.Tensor, targets: Sequence[torch.Tensor],
                            directions: torch.Tensor) -> torch.Tensor:
-    """Mean over images and regions of the sliced Wasserstein-2 distance (squared) of their colours.
+    """Mean over images, and over each image's regions, of the sliced Wasserstein-2 distance (squared) of colours.
 
     For every image ``b`` and region ``r`` with at least :data:`MIN_PIXELS`
     pixels in the image and in the painting, the ``n`` pixels are projected on
@@ -131,6 +131,8 @@ def region_colour_distance(image: torch.Tensor, labels: torch.Tensor, targets: S
     offsets = target_counts.cumsum(0) - target_counts
     stacked = torch.cat([t.to(image.device) for t in targets])  # (sum of n_r, D)
     target = stacked[(offsets[region] + quantile).clamp(max=stacked.shape[0] - 1)].permute(0, 2, 1)  # (B, D, P)
-    # Each compared region's mean over its pixels and the directions, then the mean over regions.
+    # Each compared region's mean over its pixels and the directions, the mean over an image's regions,
+    # then over the images: a batch split across processes (DDP) averages to the same loss.
     weight = valid.gather(1, region) / (n * d_count)
-    return ((mine - target).square() * weight[:, None, :]).sum() / valid.sum().clamp_min(1)
+    per_image = ((mine - target).square() * weight[:, None, :]).sum(dim=(1, 2)) / valid.sum(1).clamp_min(1)
+    return per_image.mean()
