@@ -66,8 +66,14 @@ def _clear_run_files(out: Path) -> None:
         (out / name).unlink(missing_ok=True)
     for png in (out / SAMPLES).glob("step_*.png"):
         png.unlink()
+    _remove_stale_temporaries(out)
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    # A run killed mid-write leaves its temporary file; the rename never happened,
+    # so the file is garbage (one writer per run folder: nobody else owns it).
     for stale in [*out.glob(TMP_PREFIX + "*"), *out.glob(f"{SAMPLES}/{TMP_PREFIX}*")]:
-        stale.unlink(missing_ok=True)  # a killed writer's leftovers (one writer per run folder)
+        stale.unlink(missing_ok=True)
 
 
 def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
@@ -97,10 +103,7 @@ def open_run_dir(out: Path, resume: bool) -> None:
     Called once the run's inputs are checked: a mistyped path must not cost the old run.
     """
     if resume:
-        # A run killed mid-write leaves its temporary file; the rename never happened,
-        # so the file is garbage (one writer per run folder: nobody else owns it).
-        for stale in [*out.glob(TMP_PREFIX + "*"), *out.glob(f"{SAMPLES}/{TMP_PREFIX}*")]:
-            stale.unlink(missing_ok=True)
+        _remove_stale_temporaries(out)
         return
     if out.exists():
         _clear_run_files(out)
