@@ -41,6 +41,23 @@ def params(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
+def _mask_dataset(folder, count, regions):
+    """A maskgen dataset of ``count`` 32 px masks with ``regions`` regions in ``folder``."""
+    from maskgen.cli import main as maskgen_main
+
+    res = CliRunner().invoke(maskgen_main, ["generate", str(folder), "--count", str(count), "--size", "32",
+                                            "--regions", str(regions), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+
+
+def _corrupt_mask_dataset(folder):
+    """A 3-region dataset of three masks in ``folder`` whose second file is cut short; returns its path."""
+    _mask_dataset(folder, count=3, regions=3)
+    bad = sorted((folder / "masks").glob("*.png"))[1]
+    bad.write_bytes(bad.read_bytes()[:40])
+    return bad
+
+
 @pytest.mark.slow
 def test_a_few_steps_lower_the_loss(tiny_style, tmp_path):
     cfg = config(tiny_style, tmp_path / "run", steps=25, lr=0.05)
@@ -204,23 +221,13 @@ def test_a_run_stopped_before_its_first_checkpoint_is_started_again(tiny_style, 
 
 
 def test_mask_dataset_with_other_k_is_refused(tiny_style, tmp_path):
-    from maskgen.cli import main as maskgen_main
-
-    res = CliRunner().invoke(maskgen_main, ["generate", str(tmp_path / "m"), "--count", "2", "--size", "32",
-                                            "--regions", "4", "--workers", "1"])
-    assert res.exit_code == 0, res.output
+    _mask_dataset(tmp_path / "m", count=2, regions=4)
     with pytest.raises(ValueError, match="has K=4 but the style map has 3 regions"):
         train(config(tiny_style, tmp_path / "run", masks=str(tmp_path / "m")), progress=False, log=lambda _m: None)
 
 
 def test_corrupt_mask_file_stops_with_its_name_or_is_skipped(tiny_style, tmp_path):
-    from maskgen.cli import main as maskgen_main
-
-    res = CliRunner().invoke(maskgen_main, ["generate", str(tmp_path / "m"), "--count", "3", "--size", "32",
-                                            "--regions", "3", "--workers", "1"])
-    assert res.exit_code == 0, res.output
-    bad = sorted((tmp_path / "m" / "masks").glob("*.png"))[1]
-    bad.write_bytes(bad.read_bytes()[:40])
+    bad = _corrupt_mask_dataset(tmp_path / "m")
     with pytest.raises(ValueError, match=bad.name):
         train(config(tiny_style, tmp_path / "r1", masks=str(tmp_path / "m"), steps=3), progress=False,
               log=lambda _m: None)
@@ -518,13 +525,7 @@ def test_a_resumed_minutes_run_keeps_its_learning_rate_schedule(tiny_style, tmp_
 def test_a_corrupt_mask_read_by_a_worker_stops_with_its_own_one_line_message(tiny_style, tmp_path):
     # The CLI's default --workers 1: the loader re-raises a worker's error with the worker's whole
     # traceback as its message, which the CLI's one-line error used to print, squashed.
-    from maskgen.cli import main as maskgen_main
-
-    res = CliRunner().invoke(maskgen_main, ["generate", str(tmp_path / "m"), "--count", "3", "--size", "32",
-                                            "--regions", "3", "--workers", "1"])
-    assert res.exit_code == 0, res.output
-    bad = sorted((tmp_path / "m" / "masks").glob("*.png"))[1]
-    bad.write_bytes(bad.read_bytes()[:40])
+    bad = _corrupt_mask_dataset(tmp_path / "m")
     with pytest.raises(ValueError) as err:
         train(config(tiny_style, tmp_path / "run", masks=str(tmp_path / "m"), map_share=0.0, steps=3, workers=1),
               progress=False, log=lambda _m: None)
@@ -535,11 +536,7 @@ def test_a_corrupt_mask_read_by_a_worker_stops_with_its_own_one_line_message(tin
 def test_a_run_on_a_relative_masks_folder_resumes_from_another_folder(tiny_style, tmp_path, monkeypatch):
     # --style and --style-map are stored absolute; --masks was stored as typed, so a resume from
     # another working folder read another dataset, or none.
-    from maskgen.cli import main as maskgen_main
-
-    res = CliRunner().invoke(maskgen_main, ["generate", str(tmp_path / "m"), "--count", "3", "--size", "32",
-                                            "--regions", "3", "--workers", "1"])
-    assert res.exit_code == 0, res.output
+    _mask_dataset(tmp_path / "m", count=3, regions=3)
     out = tmp_path / "run"
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, _train_cmd(tiny_style, out, 1)[3:] + ["--masks", "m"])
