@@ -488,7 +488,7 @@ def test_resume_takes_a_new_budget_and_refuses_other_changed_flags_naming_them(t
     assert (stored["steps"], stored["minutes"]) == (2, 5.0)
 
 
-def test_a_resumed_minutes_run_keeps_its_learning_rate_schedule(tiny_style, tmp_path, monkeypatch):
+def test_a_resumed_minutes_run_keeps_its_learning_rate_schedule_and_stops_when_spent(tiny_style, tmp_path, monkeypatch):
     import types
 
     import doodle.training.train
@@ -520,6 +520,13 @@ def test_a_resumed_minutes_run_keeps_its_learning_rate_schedule(tiny_style, tmp_
     logs = [[(e["step"], e["lr"]) for e in map(json.loads, (tmp_path / run / "log.jsonl").read_text().splitlines())]
             for run in ("full", "killed")]
     assert logs[1] == logs[0] and len(logs[0]) >= 2
+    # A finished run resumed with the same budget trains nothing (it used to train one more step).
+    said = []
+    train(TrainConfig.from_run(tmp_path / "full"), resume=True, progress=False, log=said.append)
+    assert load_checkpoint(tmp_path / "full" / "checkpoint.pt")["step"] == logs[0][-1][0]
+    log = (tmp_path / "full" / "log.jsonl").read_text().splitlines()
+    assert [(e["step"], e["lr"]) for e in map(json.loads, log)] == logs[0]
+    assert any("spent its --minutes 0.1 budget" in m for m in said)
 
 
 def test_a_corrupt_mask_read_by_a_worker_stops_with_its_own_one_line_message(tiny_style, tmp_path):

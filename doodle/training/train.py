@@ -334,9 +334,15 @@ def train(
         elapsed = float(kept[-1].get("elapsed_s", 0.0)) if kept else 0.0
     if ckpt is not None and "elapsed_s" in ckpt:
         elapsed = float(ckpt["elapsed_s"])
+    end = config.steps
+    if ckpt is not None and (budget_spent(config.minutes, elapsed, world, target) or 0.0) >= 1.0:
+        # Else the loop's first step would find the budget spent only after training it.
+        say(f"{out} has spent its --minutes {config.minutes:g} budget at step {start}; "
+            f"pass a larger --minutes to train it further")
+        end = start
 
     loader = torch.utils.data.DataLoader(
-        data, batch_sampler=StepBatches(start, config.steps, config.batch, rank, world),
+        data, batch_sampler=StepBatches(start, end, config.batch, rank, world),
         num_workers=config.workers, persistent_workers=False, pin_memory=target.type == "cuda",
     )
     bar = tqdm(total=config.steps if config.minutes is None else None, initial=start, disable=rank != 0 or not progress, desc="train", unit="step",
