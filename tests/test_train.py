@@ -3,6 +3,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,6 +126,15 @@ def test_resume_tolerates_a_torn_last_log_line(tiny_style, tmp_path):
     assert [e["step"] for e in log] == [1, 2, 3, 4]
     elapsed = [e["elapsed_s"] for e in log]
     assert elapsed == sorted(elapsed) and elapsed[0] > 0  # the clock continues across the resume
+
+
+def test_a_resume_drops_the_samples_a_killed_run_wrote_after_its_checkpoint(tiny_style, tmp_path):
+    out = tmp_path / "run"
+    train(config(tiny_style, out, steps=2, sample_every=1), progress=False, log=lambda _m: None)
+    for later in (3, 4):  # sampled, then killed before the checkpoint of step 4
+        shutil.copy(out / "samples" / "step_000002.png", out / "samples" / f"step_{later:06d}.png")
+    train(TrainConfig.from_run(out, steps=3), resume=True, progress=False, log=lambda _m: None)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [f"step_00000{i}.png" for i in (1, 2, 3)]
 
 
 def test_minutes_budget_stops_the_run_and_spans_the_learning_rate(tiny_style, tmp_path):

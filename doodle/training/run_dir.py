@@ -1,4 +1,4 @@
-"""A training run's folder: checked, then created or cleared (new run) or cleaned (``--resume``); its log cut back to the checkpoint."""
+"""A training run's folder: checked, then created or cleared (new run) or cleaned (``--resume``); its log and samples cut back to the checkpoint."""
 
 from __future__ import annotations
 
@@ -110,13 +110,19 @@ def open_run_dir(out: Path, resume: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def truncate_log(path: Path, step: int) -> list[dict]:
-    """Keep the log entries up to ``step``; returns them.
+def rewind_run(out: Path, step: int) -> list[dict]:
+    """Cut a resumed run's log and samples back to its checkpoint at ``step``; returns the log entries kept.
 
-    A killed run may have logged steps after its last checkpoint, and a power
-    loss or a full disk may have torn its last line: both are dropped, so the
-    resumed log reads as one uninterrupted run.
+    A killed run may have logged and sampled steps after its last checkpoint,
+    and a power loss or a full disk may have torn its last log line: all are
+    dropped, so the resumed run reads as one uninterrupted run (a resume that
+    stops earlier leaves no samples of steps it never trained).
     """
+    for png in (out / SAMPLES).glob("step_*.png"):
+        match = re.fullmatch(r"step_(\d+)\.png", png.name)
+        if match and int(match.group(1)) > step:
+            png.unlink()
+    path = out / "log.jsonl"
     if not path.exists():
         return []
     records, _torn = read_jsonl(path)

@@ -45,7 +45,7 @@ from doodle.training.config import TrainConfig
 from doodle.training.maskdata import StepBatches, TrainingMasks, held_out_masks
 from doodle.training.photodata import TrainingPhotos, find_photos
 from doodle.training.plot import update_run_curves
-from doodle.training.run_dir import check_run_dir, open_run_dir, truncate_log
+from doodle.training.run_dir import check_run_dir, open_run_dir, rewind_run
 from doodle.training.schedule import budget_lr_factor, budget_spent, lr_factor
 from maskgen.errors import USER_ERRORS
 from maskgen.fileio import atomic_write_text
@@ -329,7 +329,7 @@ def train(
         write_legend(out / "legend.png", style.image, style.labels, style.palette)  # which colour paints what
         atomic_write_text(out / "config.json", json.dumps(full_config, indent=2) + "\n")
         (out / "samples").mkdir(exist_ok=True)
-        kept = truncate_log(out / "log.jsonl", start)
+        kept = rewind_run(out, start)
         # Checkpoints written before they stored it: the last log line at or before them is the nearest.
         elapsed = float(kept[-1].get("elapsed_s", 0.0)) if kept else 0.0
     if ckpt is not None and "elapsed_s" in ckpt:
