@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -176,3 +179,16 @@ def test_output_is_a_fresh_channels_last_tensor():
     y = RegionInstanceNorm(3, 2)(torch.randn(2, 3, 4, 6).contiguous(memory_format=torch.channels_last),
                                  halves_mask(2, 4, 6))
     assert not y._is_view() and y.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_kernels_leave_torchs_thread_count_alone():
+    # In a fresh process: numba's threading layer starts once per process, at its first parallel call.
+    code = ("import torch; torch.set_num_threads(1)\n"
+            "from doodle.generators.region_norm import RegionInstanceNorm\n"
+            "x = torch.rand(1, 2, 4, 4, requires_grad=True)\n"
+            "mask = torch.zeros(1, 2, 4, 4); mask[:, 0, :, :2] = 1; mask[:, 1, :, 2:] = 1\n"
+            "RegionInstanceNorm(channels=2, k=2)(x, mask).sum().backward()\n"
+            "print(torch.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1"]

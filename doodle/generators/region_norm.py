@@ -13,7 +13,14 @@ from doodle.generators.region_kernels import (region_moments, region_norm_backwa
 def _use_torch_threads() -> None:
     # numba would start one thread per core; several training processes on one
     # machine each set torch's thread count to their share, so follow it.
-    numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    threads = torch.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    if torch.get_num_threads() != threads:
+        # The first call launches numba's OpenMP layer, which sets the process's OpenMP
+        # thread count (torch's too) to one per core: a torchrun process (OMP_NUM_THREADS=1)
+        # oversubscribed the cores from then on, and a process's first run rounded its
+        # sums differently from its later ones.
+        torch.set_num_threads(threads)
 
 
 def _pixels(t: torch.Tensor):
