@@ -457,6 +457,26 @@ def test_doodles_train_with_the_colour_term_and_runs_from_before_it_resume_witho
         config(tiny_style, tmp_path / "bad", colour_weight=-1.0)
 
 
+def test_a_library_resume_refuses_settings_of_another_run_naming_them(tiny_style, tmp_path, monkeypatch):
+    # The CLI takes a resumed run's settings from its checkpoint; a config built by hand used to be
+    # trusted but for k and the loss net, so its size, learning rate or generator trained on silently.
+    out = tmp_path / "run"
+    train(config(tiny_style, out, steps=2), progress=False, log=lambda _m: None)
+    other = config(tiny_style, out, steps=4, size=48, lr=0.5,
+                   generator={**TINY_GENERATOR, "borders": "mixed"})
+    with pytest.raises(ValueError) as err:
+        train(other, resume=True, progress=False, log=lambda _m: None)
+    message = str(err.value)
+    assert message.startswith("generator ({'borders': 'mixed'}; the run's {'borders': 'region'}); lr (0.5; the run's 0.02); "
+                              "size (48; the run's 32); style_size (48; the run's 32): not the settings of the run in ")
+    assert "\n" not in message and load_checkpoint(out / "checkpoint.pt")["step"] == 2
+    # The same settings, given by hand with the style as a relative path, resume it.
+    monkeypatch.chdir(tmp_path)
+    same = config(tiny_style, out, steps=3, style=os.path.relpath(tiny_style[0], tmp_path))
+    train(same, resume=True, progress=False, log=lambda _m: None)
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+
+
 def test_resume_refuses_another_loss_network_naming_both(tiny_style, tmp_path):
     out = tmp_path / "run"
     train(config(tiny_style, out, steps=2, loss_net="auto"), progress=False, log=lambda _m: None)  # offline: random

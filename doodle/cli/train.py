@@ -12,16 +12,14 @@ from doodle.generators.registry import ARCHS, DEFAULT_ARCH
 from doodle.style.loss import STYLIZER_CONTENT_WEIGHT
 from doodle.cli.options import (balance_option, comma_list, device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
+from doodle.training.config import PATH_FIELDS, RESUME_CHANGES
 from maskgen.clitools import RESUMABLE
 
 #: --steps of a --minutes run without one: the budget ends it.
 NO_STEP_CAP = 10**9
-#: Options a resumed run takes anew; --loss-net only where it gives the network the run trained against.
-RESUME_CHANGES = ("steps", "minutes", "loss_net")
 #: Options that are no part of a run's config.
 NOT_STORED = ("out", "resume", "overwrite", "device", "compile_")
 GENERATOR_OPTIONS = ("arch", "width", "blocks", "downs", "scales", "norm")
-PATH_OPTIONS = ("style", "style_map", "masks", "content", "content_maps")
 
 
 def _stamp(path: Path) -> int | None:
@@ -41,7 +39,7 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
         if name in RESUME_CHANGES + NOT_STORED or ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
             continue
         old = config.generator.get(name) if name in GENERATOR_OPTIONS else stored[name]
-        if name in PATH_OPTIONS:
+        if name in PATH_FIELDS:
             # Runs stored before --masks was made absolute hold it as typed: compare where both point.
             value, old = value and str(Path(value).resolve()), old and str(Path(old).resolve())
         if isinstance(old, (list, tuple)):

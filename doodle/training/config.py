@@ -23,6 +23,12 @@ PHOTO_SIZE = 128
 PHOTO_STYLE_SIZE = 256
 
 
+#: What a resumed run may change; everything else it takes from its checkpoint.
+RESUME_CHANGES = ("steps", "minutes", "loss_net")
+#: Settings that are paths (compared where they point).
+PATH_FIELDS = ("style", "style_map", "masks", "content", "content_maps")
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (stored in RUN/config.json and the checkpoint)."""
@@ -117,7 +123,13 @@ class TrainConfig:
                  loss_net: str | None = None) -> "TrainConfig":
         """The config of the run in ``out`` (to resume it), optionally with a new step count, time budget
         (``minutes``: the run's total training time) or loss network (which must be the one it trained against)."""
-        stored = dict(load_checkpoint(Path(out) / "checkpoint.pt")["config"])
+        return cls.from_checkpoint(load_checkpoint(Path(out) / "checkpoint.pt"), out, steps, minutes, loss_net)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, out: str | os.PathLike, steps: int | None = None,
+                        minutes: float | None = None, loss_net: str | None = None) -> "TrainConfig":
+        """:meth:`from_run` of a checkpoint already loaded (``ckpt``) from the run in ``out``."""
+        stored = dict(ckpt["config"])
         stored.pop("k", None)  # derived from the style map, stored for readers of the checkpoint
         # Runs from before these settings trained with raw Grams on random masks only.
         stored.setdefault("relative", False)
@@ -128,6 +140,29 @@ class TrainConfig:
             stored["style_size"] = stored["size"]
         changes = {"steps": steps, "minutes": minutes, "loss_net": loss_net}
         return cls.from_dict(stored | {"out": str(out)} | {key: v for key, v in changes.items() if v is not None})
+
+    def resume_conflicts(self, run: "TrainConfig") -> list[str]:
+        """The settings of this config that differ from ``run``'s, the stored config of the run it resumes.
+
+        A resumed run takes only a new ``steps``, ``minutes`` and ``loss_net`` (checked against the
+        network it trained with); ``generator`` conflicts where this config names an option.
+        Returns ``"name (this value; the run's value)"`` strings, sorted by name.
+        """
+        conflicts = []
+        for name in sorted(f.name for f in dataclasses.fields(self)):
+            if name in RESUME_CHANGES or name == "out":
+                continue
+            mine, theirs = getattr(self, name), getattr(run, name)
+            if name == "generator":
+                mine = {key: value for key, value in mine.items() if theirs.get(key) != value}
+                theirs = {key: theirs.get(key) for key in mine}
+            elif name == "style_size":  # None: the --size
+                mine, theirs = mine or self.size, theirs or run.size
+            elif name in PATH_FIELDS:
+                mine, theirs = (v and str(Path(v).resolve()) for v in (mine, theirs))
+            if mine != theirs:
+                conflicts.append(f"{name} ({mine}; the run's {theirs})")
+        return conflicts
 
     def mask_params(self, k: int) -> maskgen.MaskParams:
         """The run's random-mask parameters for a style with ``k`` regions."""

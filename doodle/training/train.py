@@ -243,6 +243,12 @@ def train(
         # Only checked here: --overwrite clears the old run once the inputs below are checked (open_run_dir).
         check_run_dir(out, resume=resume, overwrite=overwrite)
     ckpt = load_checkpoint(out / "checkpoint.pt") if resume else None
+    if ckpt is not None:
+        conflicts = config.resume_conflicts(TrainConfig.from_checkpoint(ckpt, out))
+        if conflicts:
+            raise ValueError(f"{'; '.join(conflicts)}: not the settings of the run in {out}, which a resume takes "
+                             f"from its checkpoint but for steps, minutes and loss_net; use "
+                             f"TrainConfig.from_run(out, steps=...) or start a new run")
     if ckpt is not None and int(ckpt["step"]) > config.steps:
         # Else the resume trains nothing and still stores the smaller total as the run's.
         raise ValueError(f"{out / 'checkpoint.pt'} is at step {int(ckpt['step'])}, past --steps {config.steps}; "
@@ -301,7 +307,7 @@ def train(
     else:
         # A resumed run rebuilds what it trained from its stored generator config, which names every
         # option of its day; a missing one (e.g. downs) reads as that day's network, not today's defaults.
-        model = build_generator({**config.generator, "k": k})
+        model = build_generator({**ckpt["config"]["generator"], "k": k})
     model.init_region_colors(to_tensor(style.image)[0], one_hot(style.labels, k)[0])
     model.to(target)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
