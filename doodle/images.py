@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageOps
 
 from maskgen.errors import one_line
-from maskgen.fileio import atomic_path
+from maskgen.fileio import atomic_path, make_folder
 
 #: Largest image read, in pixels: 4 x 4096 x 4096 (an 8192 x 8192 image). Far
 #: above any useful doodle size, far below what would exhaust memory (~200 MB as
@@ -174,7 +174,7 @@ def save_rgb(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> None:
     else:
         rgb = _array_to_uint8(np.asarray(image))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     with atomic_path(path, suffix=".png") as tmp:
         Image.fromarray(rgb).save(tmp, format="PNG")
 

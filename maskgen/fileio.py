@@ -16,6 +16,37 @@ from typing import Any, Iterator
 TMP_PREFIX = ".tmp-"
 
 
+def file_in_the_way(folder: str | os.PathLike) -> Path | None:
+    """The file (not a folder) at ``folder`` or at one of its parents, which keeps it from being a folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "notes.txt").write_text("")
+    >>> file_in_the_way(d / "notes.txt" / "run") == d / "notes.txt", file_in_the_way(d / "run")
+    (True, None)
+    """
+    folder = Path(folder)
+    return next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` and its parents, as ``mkdir -p``; returns it.
+
+    Raises
+    ------
+    NotADirectoryError
+        One line naming the file in the way (``Path.mkdir`` says only "[Errno 17] File exists").
+    """
+    folder = Path(folder)
+    blocker = file_in_the_way(folder)
+    if blocker is not None:
+        raise NotADirectoryError(f"cannot make the folder {folder}: {blocker} is a file; choose another path")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.

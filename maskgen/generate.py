@@ -26,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from maskgen.alloc import keep_heap
-from maskgen.fileio import atomic_write_text
+from maskgen.fileio import atomic_write_text, make_folder
 from maskgen.layout import (
     HEADER_NAME,
     MANIFEST_NAME,
@@ -269,9 +269,7 @@ def generate_dataset(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     root = Path(out)
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"{root} exists and is not a directory; choose another OUT")
-    root.mkdir(parents=True, exist_ok=True)
+    make_folder(root)
     _prepare_dir(root, header_text(make_header(params, seed, count)), mode, (shard_i, shard_n))
 
     done = _done_indices(root, count)

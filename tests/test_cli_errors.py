@@ -90,3 +90,18 @@ def test_render_with_corrupt_checkpoint(target, tmp_path, content):
     ckpt.write_bytes(content)
     out = run(["render", "--checkpoint", ckpt, "--map", target, "-o", tmp_path / "out.png"])
     assert "checkpoint" in out and not (tmp_path / "out.png").exists()
+
+
+def test_an_output_under_a_file_names_the_file(tiny_style, target, tmp_path):
+    # Path.mkdir said only "[Errno 17] File exists" (or "[Errno 20] Not a directory"), naming nothing.
+    style, style_map = tiny_style
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+    for out in (blocker / "o.png", blocker / "sub" / "o.png"):
+        said = run(optimize(style, style_map, target, out))
+        assert said.strip().endswith(f"Error: cannot make the folder {out.parent}: {blocker} is a file; "
+                                     "choose another path"), said
+    said = run(["train", "--style", style, "--style-map", style_map, "--steps", 1, "--loss-net", "random",
+                "--out", blocker / "run"])
+    assert f"--out {blocker / 'run'} cannot be a folder: {blocker} is a file" in said
+    assert blocker.read_text() == "keep me"

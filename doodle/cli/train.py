@@ -26,7 +26,7 @@ def _stamp(path: Path) -> int | None:
     """``path``'s modification time in ns, None when it does not exist."""
     try:
         return path.stat().st_mtime_ns
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 

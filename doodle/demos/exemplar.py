@@ -17,6 +17,7 @@ from doodle.painting.render import render_labels
 from doodle.training.checkpoint import generator_from_checkpoint, load_checkpoint
 from doodle.training.config import TrainConfig
 from doodle.training.train import train
+from maskgen.fileio import make_folder
 
 EXEMPLAR = Path(__file__).resolve().parents[2] / "datasets" / "exemplar"
 MARKER = ".doodle-demo"
@@ -104,5 +105,5 @@ def claim_demo_folder(out: Path) -> None:
     """Create ``out`` for a demo; a folder an earlier demo made is reused, any other non-empty one refused."""
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         raise ValueError(f"{out} is not empty and was not made by `doodle demo`; pass another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     (out / MARKER).write_text("made by doodle demo; the next demo run may replace this folder\n")

@@ -62,6 +62,7 @@ from sklearn.metrics import silhouette_score
 from doodle.images import fit_size, load_rgb, resize_labels, resize_rgb, save_rgb
 from doodle.lab import srgb_to_lab
 from doodle.maps.palette import colour_keys, hex_colour
+from maskgen.fileio import make_folder
 from maskgen.modefilter import majority_filter
 from maskgen.palette import PALETTE, write_label_png
 
@@ -182,7 +183,7 @@ def map_painting(
             raise ValueError(f"{path}: maps and previews are written as PNG (exact colours); give a .png name")
     rgb = load_rgb(style)
     found = segment_painting(rgb, regions, seed=seed)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    make_folder(Path(out).parent)
     write_label_png(out, found.labels)
     if preview is not None:
         save_rgb(preview, draw_borders(rgb, found.labels))

@@ -25,6 +25,7 @@ from doodle.maps.semantic import check_aspect, load_style, load_target_map, one_
 from doodle.precision import autocast, resolve_precision
 from doodle.style.color import join_chroma, luminance_rgb, match_luminance
 from doodle.style.loss import CONTENT_LAYERS, RegionStyleLoss, resolve_balance
+from maskgen.fileio import make_folder
 
 
 #: Where the pixels start: the content photo, uniform noise, or the style image (resized to the output).
@@ -299,7 +300,7 @@ def optimize_files(
     net = load_loss_net(loss_net, layers=layers, seed=settings.seed, log=log).to(resolve_device(device, log=log))
     content_image = load_rgb(content).astype(np.float32) / 255 if content is not None else None
     out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent)
 
     saved = 0  # last iteration written by save_every
 

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from maskgen.fileio import TMP_PREFIX, atomic_write_text, read_jsonl
+from maskgen.fileio import TMP_PREFIX, atomic_write_text, file_in_the_way, make_folder, read_jsonl
 
 
 #: What a run writes into its folder before its first checkpoint (:func:`doodle.training.train.train`).
@@ -83,8 +83,10 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     failed or was interrupted early; nothing to resume) will be started again, as
     with ``overwrite``, by :func:`open_run_dir`.
     """
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder for the run")
+    blocker = file_in_the_way(out)
+    if blocker is not None:
+        raise ValueError(f"--out {out} is a file; give a folder for the run" if blocker == out
+                         else f"--out {out} cannot be a folder: {blocker} is a file; give another folder for the run")
     if resume:
         check_resumable(out)
         return
@@ -107,7 +109,7 @@ def open_run_dir(out: Path, resume: bool) -> None:
         return
     if out.exists():
         _clear_run_files(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
 
 
 def rewind_run(out: Path, step: int) -> list[dict]:
