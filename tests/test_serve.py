@@ -356,6 +356,20 @@ def multipart(boundary: str, parts) -> bytes:
 
 # ---------- maps: random and uploads ----------
 
+def test_a_random_map_too_small_for_the_styles_regions_says_what_a_browser_user_can_do():
+    # maskgen's own message ("lower --min-area or --filter-size, or raise --max-redraws") spoke CLI options.
+    from doodle.maps.palette import Palette
+    from doodle.serve.rendering import random_map
+    from doodle.serve.styles import ServedStyle
+
+    colours = [[25 * i, 255 - 25 * i, 100] for i in range(10)]
+    style = ServedStyle("s", build_generator({"arch": DEFAULT_ARCH, "k": 10, "width": 4, "blocks": 1}),
+                        Palette.from_colours(colours), step=0, loss_net="random")
+    with pytest.raises(ValueError, match=r"^no random 16x16 map keeps all 10 regions of this style large enough "
+                                         r"to paint; try a larger map or another seed$"):
+        random_map(style, 16, 16, seed=0)
+
+
 def test_random_map_has_the_styles_regions(client, styles):
     response = client.get("/api/random-map", params={"width": 96, "height": 64, "seed": 3})
     rgb = pixels(response.content)

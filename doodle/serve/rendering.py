@@ -123,5 +123,10 @@ def random_map(style: ServedStyle, width: int, height: int, seed: int) -> bytes:
         labels = np.zeros((height, width), np.uint8)
     else:
         params = maskgen.MaskParams(width=width, height=height, regions=(style.k, style.k), **style.mask)
-        labels = maskgen.make_mask(params, seed, 0).labels
+        try:
+            labels = maskgen.make_mask(params, seed, 0).labels
+        except ValueError:
+            # maskgen's own message names its command-line options, which a browser user does not have.
+            raise ValueError(f"no random {width}x{height} map keeps all {style.k} regions of this style large enough "
+                             f"to paint; try a larger map or another seed") from None
     return encode_map_png(labels, style.palette)
