@@ -10,7 +10,7 @@ from pathlib import Path
 import maskgen
 from doodle.generators.registry import DEFAULT_ARCH
 from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
-from doodle.style.loss import CONTENT_LAYERS, DOODLE_COLOUR_WEIGHT, STYLIZER_CONTENT_WEIGHT
+from doodle.style.loss import CONTENT_LAYERS, DOODLE_COLOUR_WEIGHT, STYLIZER_CONTENT_WEIGHT, resolve_balance
 from doodle.training.checkpoint import load_checkpoint
 
 #: Default ``--size`` (side of the training masks or photo crops, px) of doodle generators and of photo
@@ -77,6 +77,8 @@ class TrainConfig:
                 self.style_size = PHOTO_STYLE_SIZE
         if self.colour_weight is None:  # as size: stored runs carry theirs
             self.colour_weight = DOODLE_COLOUR_WEIGHT if self.content is None else 0.0
+        if self.balance is None:  # as size
+            self.balance = resolve_balance(None, photo=self.content is not None)
         for name in ("size", "batch", "steps", "sample_every", "checkpoint_every", "log_every", "lr_half_life"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -90,7 +92,7 @@ class TrainConfig:
             raise ValueError(f"--map-share must be in [0, 1], got {self.map_share}")
         if self.colour_weight < 0:
             raise ValueError(f"--colour-weight must be >= 0, got {self.colour_weight}")
-        if self.balance is not None and not 0 <= self.balance <= 1:
+        if not 0 <= self.balance <= 1:
             raise ValueError(f"--balance must be in [0, 1], got {self.balance}")
         if not 0 <= self.lr_min_ratio <= 1:
             raise ValueError(f"--lr-min-ratio must be in [0, 1], got {self.lr_min_ratio}")
@@ -134,6 +136,8 @@ class TrainConfig:
         # Runs from before these settings trained with raw Grams on random masks only.
         stored.setdefault("relative", False)
         stored.setdefault("balance", 1.0)
+        if stored["balance"] is None:  # stored unresolved until stop 42, when doodles trained at 0 and photos at 1
+            stored["balance"] = 1.0 if stored.get("content") is not None else 0.0
         stored.setdefault("map_share", 0.0)
         stored.setdefault("colour_weight", 0.0)
         if stored.get("style_size") is None:  # what it meant when the run began, whatever today's default
