@@ -381,8 +381,10 @@ def test_two_gloo_processes_train_as_one_at_twice_the_batch(tiny_style, tmp_path
     # The mean of all ranks, not rank 0's; steps 2 and 3 match only if step 1's gradients were synchronized.
     assert logs[0] == pytest.approx(logs[1], rel=1e-5)
     # Adam turns rounding-level gradients (weights a normalization makes nearly irrelevant; GEMMs of batch 2
-    # and 4 round differently, also in the border pixels' patch products) into lr-sized steps.
-    assert torch.isclose(r0, params(single), rtol=1e-4, atol=1e-5).float().mean() > 0.9
+    # and 4 round differently, also in the border pixels' patch products) into lr-sized steps: 0.88-0.92 of
+    # the weights agree, by thread counts (the ranks run one thread, OMP_NUM_THREADS=1; up to stop 42 they
+    # ran one per core from their first region norm on); a rank's batch of 2 trained alone agrees on 0.001.
+    assert torch.isclose(r0, params(single), rtol=1e-4, atol=1e-5).float().mean() > 0.8
     assert load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")["step"] == 3
 
 
