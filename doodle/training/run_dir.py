@@ -12,6 +12,8 @@ from maskgen.fileio import TMP_PREFIX, atomic_write_text, file_in_the_way, make_
 #: What a run writes into its folder before its first checkpoint (:func:`doodle.training.train.train`).
 RUN_FILES = ("config.json", "legend.png", "log.jsonl", "curves.png")
 SAMPLES = "samples"
+#: A sample picture's name, ``samples/step_XXXXXX.png``; the group is its step.
+SAMPLE_NAME = re.compile(r"step_(\d+)\.png")
 #: ``config.json`` keys every run writes: a file without them is someone else's.
 CONFIG_KEYS = {"style", "steps", "generator"}
 
@@ -37,7 +39,7 @@ def foreign_files(out: Path) -> list[str]:
             continue
         if name == SAMPLES and entry.is_dir():
             foreign += [f"{SAMPLES}/{p.name}" for p in sorted(entry.iterdir())
-                        if not (p.is_file() and (p.name.startswith(TMP_PREFIX) or re.fullmatch(r"step_\d+\.png", p.name)))]
+                        if not (p.is_file() and (p.name.startswith(TMP_PREFIX) or SAMPLE_NAME.fullmatch(p.name)))]
             continue
         foreign.append(name)
     return foreign
@@ -121,7 +123,7 @@ def rewind_run(out: Path, step: int) -> list[dict]:
     stops earlier leaves no samples of steps it never trained).
     """
     for png in (out / SAMPLES).glob("step_*.png"):
-        match = re.fullmatch(r"step_(\d+)\.png", png.name)
+        match = SAMPLE_NAME.fullmatch(png.name)
         if match and int(match.group(1)) > step:
             png.unlink()
     path = out / "log.jsonl"

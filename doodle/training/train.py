@@ -39,7 +39,7 @@ from doodle.maps.palette import colorize, format_palette
 from doodle.maps.semantic import StyleExemplar, load_style, one_hot
 from doodle.montage import side_by_side, stack_rows
 from doodle.precision import autocast, grad_scaler, resolve_precision
-from doodle.style.loss import RegionStyleLoss, resolve_balance
+from doodle.style.loss import RegionStyleLoss
 from doodle.training.checkpoint import load_checkpoint, save_checkpoint
 from doodle.training.config import TrainConfig
 from doodle.training.maskdata import StepBatches, TrainingMasks, held_out_masks
@@ -191,7 +191,7 @@ def style_loss(config: TrainConfig, net: torch.nn.Module, style: StyleExemplar) 
     return RegionStyleLoss(net, to_tensor(style.image), one_hot(style.labels, style.k), layers=config.style_layers,
                            layer_weights=config.layer_weights, style_weight=config.style_weight,
                            tv_weight=config.tv_weight, relative=config.relative,
-                           balance=resolve_balance(config.balance, photo=config.content is not None),
+                           balance=config.balance,
                            colour_weight=config.colour_weight,
                            content_weight=config.content_weight if config.content else 0.0,
                            content_layers=config.content_layers)
