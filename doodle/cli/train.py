@@ -96,7 +96,7 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
 @click.option("--colour-weight", "--color-weight", type=click.FloatRange(min=0), default=None,
               help="Weight of the region colour term: each region's pixel colours held to the colours the painting "
               "uses there (sliced Wasserstein), which Grams alone leave free, most of all along borders "
-              "[default: 3 for doodles, 0 for photos].")
+              "[default: 8 for doodles, 0 for photos].")
 @click.option("--map-share", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Share of the training masks that are random crops of the style's own map (flipped, rescaled); "
               "the rest are random maskgen masks.")

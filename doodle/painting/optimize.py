@@ -45,7 +45,7 @@ class OptimizeSettings:
     loss network, so ``content_weight=1`` and ``style_weight=1`` balance them.
     Without a photo (a doodle) the raw Gram loss stays the default.
     ``balance`` sets how much say the deep layers get in the relative style
-    term (``None``: 0 for doodles, 1 for photos; see
+    term (``None``: 0.5 for doodles, as ``doodle train`` trains them, 1 for photos; see
     :class:`doodle.style.loss.RegionStyleLoss`). ``tv_weight`` multiplies the mean squared
     difference of neighbouring pixels in either case (0.003-0.013 for photos
     at 256 px, about 0.02 once painted, 0.33 for uniform noise).

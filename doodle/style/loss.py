@@ -30,21 +30,24 @@ STYLIZER_CONTENT_WEIGHT = 0.3
 PATTERN_SOFTNESS = 0.1
 
 
-#: ``balance`` of the relative style term for doodles (the raw loss's weighting, scale-free):
-#: the generator paints cleanest with it; photo stylization was tuned with equal say (1).
-DOODLE_BALANCE = 0.0
-#: ``colour_weight`` of doodle generators (``doodle train --colour-weight``): at 3 the colour term is
-#: about a tenth of a trained generator's loss (scripts/bench_paintings.py, README).
-DOODLE_COLOUR_WEIGHT = 3.0
+#: ``balance`` of the relative style term for doodles: halfway between the raw loss's weighting
+#: (0, the cleanest pixels without a colour term) and equal say (1, which photo stylization was
+#: tuned with). With the colour term at :data:`DOODLE_COLOUR_WEIGHT` holding the regions' colours,
+#: the deep layers' extra say costs no pixels (scripts/bench_paintings.py, README "Generator v3").
+DOODLE_BALANCE = 0.5
+#: ``colour_weight`` of doodle generators (``doodle train --colour-weight``): at 8 with balance 0.5
+#: every judge beat balance 0 at weight 3 on three paintings; at 3 the deep layers' say painted a
+#: pink rim along the demo's lake.
+DOODLE_COLOUR_WEIGHT = 8.0
 
 
 def resolve_balance(balance: float | None, photo: bool) -> float:
-    """The relative style term's ``balance``: as given, else 0 for doodles and 1 for photos.
+    """The relative style term's ``balance``: as given, else :data:`DOODLE_BALANCE` for doodles and 1 for photos.
 
     Examples
     --------
     >>> resolve_balance(None, photo=False), resolve_balance(None, photo=True), resolve_balance(0.2, photo=True)
-    (0.0, 1.0, 0.2)
+    (0.5, 1.0, 0.2)
     """
     if balance is None:
         return 1.0 if photo else DOODLE_BALANCE
@@ -75,9 +78,11 @@ class RegionStyleLoss(nn.Module):
     blurred, win their statistics with rainbow outlines along region borders
     and garbled region shapes (``scripts/bench_objective.py``); a generator
     trained that way paints them too. Judged by pixels (patch distance,
-    off-painting colours), a generator paints best at ``b = 0`` and worse as
-    ``b`` grows, while the deep layers' statistics improve: ``b`` trades one
-    for the other. ``b = 0`` is the raw loss's weighting divided by the first
+    off-painting colours), a generator trained on Grams alone paints best at
+    ``b = 0`` and worse as ``b`` grows, while the deep layers' statistics
+    improve: ``b`` trades one for the other, unless the colour term below
+    holds the pixels (doodle generators: ``b = 0.5`` with it, better on both
+    counts than ``b = 0``). ``b = 0`` is the raw loss's weighting divided by the first
     layer's energy, so the loss is about 1 for any painting and loss network. The content term of layer ``c``
     compares where each feature channel ``k`` fires, not how strongly:
     ``mean_k ||F_ck / n(F_ck) - P_ck / n(P_ck)||^2`` over the channels that fire
