@@ -7,6 +7,7 @@ import click
 from doodle.device import DEVICE_CHOICES
 from doodle.generators.base import NORMS
 from doodle.precision import PRECISIONS
+from doodle.style.loss import DOODLE_BALANCE
 
 
 def comma_list(cast):
@@ -67,5 +68,5 @@ balance_option = click.option(
     help="How much say the deep style layers get in the relative loss: each layer's region Gram distance over "
     "its target's energy to this power (times the first layer's to the rest). 1: every layer an equal say (deep "
     "layers then buy their statistics with rainbow outlines along borders); 0: the raw loss's weighting (relu5_1 "
-    "has ~1e-6 of relu1_1's say), which paints the cleanest pixels without the colour term [default: 0.5 for "
-    "doodles, 1 for photos].")
+    "has ~1e-6 of relu1_1's say), which paints the cleanest pixels without the colour term [default: "
+    f"{DOODLE_BALANCE:g} for doodles, 1 for photos].")

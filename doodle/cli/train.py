@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 
 from doodle.generators.registry import ARCHS, DEFAULT_ARCH
-from doodle.style.loss import STYLIZER_CONTENT_WEIGHT
+from doodle.style.loss import DOODLE_COLOUR_WEIGHT, STYLIZER_CONTENT_WEIGHT
 from doodle.cli.options import (balance_option, comma_list, device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
 from doodle.training.config import PATH_FIELDS, RESUME_CHANGES
@@ -96,7 +96,7 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
 @click.option("--colour-weight", "--color-weight", type=click.FloatRange(min=0), default=None,
               help="Weight of the region colour term: each region's pixel colours held to the colours the painting "
               "uses there (sliced Wasserstein), which Grams alone leave free, most of all along borders "
-              "[default: 8 for doodles, 0 for photos].")
+              f"[default: {DOODLE_COLOUR_WEIGHT:g} for doodles, 0 for photos].")
 @click.option("--map-share", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Share of the training masks that are random crops of the style's own map (flipped, rescaled); "
               "the rest are random maskgen masks.")
