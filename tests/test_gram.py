@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from doodle.style.gram import region_gram, region_gram_distance
+from doodle.style.gram import _pad_groups, region_gram, region_gram_distance
 
 
 def plain_gram(f: torch.Tensor) -> torch.Tensor:
@@ -182,3 +182,35 @@ def test_distance_with_no_region_to_compare_is_zero_with_a_zero_gradient():
     dist = region_gram_distance(features, masks, torch.rand(2, 3, 3), torch.zeros(2, 2, dtype=torch.bool))
     dist.sum().backward()
     assert dist.shape == (2, 2) and not dist.any() and not features.grad.any()
+
+
+def test_pad_groups_keeps_every_row_in_order_and_pads_with_weight_zero():
+    index, weights = torch.arange(20) + 100, torch.linspace(0.5, 1.0, 20)
+    padded, padded_weights, counts = _pad_groups(index, weights, [17, 3])
+    assert counts == [32, 16]
+    assert padded[:17].tolist() == index[:17].tolist() and padded[32:35].tolist() == index[17:].tolist()
+    assert padded_weights[:17].tolist() == weights[:17].tolist() and padded_weights[32:35].tolist() == weights[17:].tolist()
+    pads = torch.ones(48, dtype=torch.bool)
+    pads[:17] = pads[32:35] = False
+    assert not padded_weights[pads].any() and not padded[pads].any()  # weight 0, pointing at row 0
+
+
+def test_bf16_padded_rows_change_neither_distance_nor_gradient():
+    # Under bf16 on a CPU every group is padded with rows pointing at pixel 0; a loud pixel 0
+    # of image 0 would leak into every group if a padded row kept any weight.
+    torch.manual_seed(2)
+    f = torch.randn(2, 8, 9, 7).bfloat16()
+    f[0, :, 0, 0] = 50.0
+    labels = torch.randint(0, 3, (2, 9, 7))
+    m = torch.nn.functional.one_hot(labels, 3).permute(0, 3, 1, 2).float()
+    m[:, :, 4] = 1 / 3  # a soft row, as deep layers' masks have
+    targets = torch.rand(3, 8, 8)
+    targets = targets + targets.transpose(-1, -2)
+    valid = torch.ones(2, 3, dtype=torch.bool)
+    f1, f2 = f.clone().requires_grad_(True), f.double().requires_grad_(True)
+    d = region_gram_distance(f1, m, targets, valid)
+    expected = _dense_distance(f2, m.double(), targets.double())
+    d.sum().backward()
+    expected.sum().backward()
+    torch.testing.assert_close(d.double(), expected, rtol=2e-2, atol=0)
+    torch.testing.assert_close(f1.grad.double(), f2.grad, rtol=0, atol=2e-2 * float(f2.grad.abs().max()))

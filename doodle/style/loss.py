@@ -289,7 +289,8 @@ class RegionStyleLoss(nn.Module):
             total = total + self.content_weight * parts["content"]
         if self.colour_weight > 0:
             targets = [getattr(self, f"colour_target_{r}") for r in range(self.k)]
-            parts["colour"] = region_colour_distance(image, masks.argmax(1), targets, self.colour_directions)
+            parts["colour"] = region_colour_distance(image, masks.max(1).indices, targets,
+                                                     self.colour_directions)  # max: see resnet._argmax
             total = total + self.colour_weight * parts["colour"]
         if self.tv_weight > 0:
             parts["tv"] = total_variation(image)
