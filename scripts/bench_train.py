@@ -16,9 +16,12 @@ style layers, backward of their sum to the input.
 the same pieces ``train`` builds: ``new_generator`` on
 ``TrainConfig.generator`` (``--arch``), ``Adam(lr=TrainConfig.lr)`` and ``RegionStyleLoss`` of the
 style exemplar with ``TrainConfig.style_layers``, and a seeded noise generator per step.
-The masks of a batch come from maskgen with ``TrainConfig.mask``;
-making them is not part of the step (DataLoader workers do it in training) and
-its time per batch is listed on its own.
+The masks of a batch come from maskgen with ``TrainConfig.mask``, a new batch
+for every timed call as in training (one fixed batch once timed bf16 steps at
+half their real cost: oneDNN's bf16 matmuls cache a kernel per shape, and a
+fixed batch repeats every region's pixel count); making them is not part of
+the step (DataLoader workers do it in training) and its time per batch is
+listed on its own.
 
 To see where a step's time goes, "loss" times the region style loss alone
 (loss network + mask pyramid + region Grams, forward and backward to a random
@@ -85,22 +88,24 @@ def vgg_pass(net: VGGFeatures, layers: tuple[str, ...], batch: int, size: int, p
     return run
 
 
-def loss_pass(loss_fn: RegionStyleLoss, masks: torch.Tensor, precision: str) -> Callable[[], None]:
-    """The style loss alone: forward and backward to a random leaf batch shaped like ``masks``."""
-    x = torch.rand(masks.shape[0], 3, *masks.shape[-2:], requires_grad=True)
+def loss_pass(loss_fn: RegionStyleLoss, batches: list[torch.Tensor], precision: str) -> Callable[[], None]:
+    """The style loss alone: forward and backward to a random leaf batch, each call on the next mask batch."""
+    x = torch.rand(batches[0].shape[0], 3, *batches[0].shape[-2:], requires_grad=True)
+    call = [0]
 
     def run() -> None:
         x.grad = None
+        call[0] += 1
         with autocast(precision):
-            loss, _ = loss_fn(x, masks)
+            loss, _ = loss_fn(x, batches[call[0] % len(batches)])
         loss.backward()
 
     return run
 
 
-def training_step(config: TrainConfig, loss_fn: RegionStyleLoss, masks: torch.Tensor,
+def training_step(config: TrainConfig, loss_fn: RegionStyleLoss, batches: list[torch.Tensor],
                   precision: str) -> Callable[[], None]:
-    """(b): one step of ``doodle.training.train.train`` on a fixed batch of masks (see the module docstring)."""
+    """(b): one step of ``doodle.training.train.train``, each call on the next mask batch (see the module docstring)."""
     torch.manual_seed(config.seed)
     model = new_generator({**config.generator, "k": loss_fn.k}).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -108,7 +113,8 @@ def training_step(config: TrainConfig, loss_fn: RegionStyleLoss, masks: torch.Te
 
     def run() -> None:
         step[0] += 1
-        train_step(model, loss_fn, optimizer, masks, torch.Generator().manual_seed(step[0]), precision)
+        train_step(model, loss_fn, optimizer, batches[step[0] % len(batches)], torch.Generator().manual_seed(step[0]),
+                   precision)
 
     return run
 
@@ -180,12 +186,13 @@ def main(sizes, batch, precisions, repeats, warmup, loss_net, threads, style, st
     for size in sizes:
         config = TrainConfig(**(base.to_dict() | {"size": size}))
         mask_s = median_seconds(lambda: make_masks(config, regions), repeats=repeats, warmup=1)
-        masks = make_masks(config, regions, config.seed)
+        # Other batches for the step than for the loss: else the step would find the loss's kernels cached.
+        batches = [make_masks(config, regions, config.seed + i) for i in range(2 * (warmup + repeats))]
         loss_fn = style_loss(config, net, load_training_style(config, log=lambda _msg: None))
         for precision in precisions:
             vgg_s = median_seconds(vgg_pass(net, config.style_layers, batch, size, precision), repeats, warmup)
-            loss_s = median_seconds(loss_pass(loss_fn, masks, precision), repeats, warmup)
-            step_s = median_seconds(training_step(config, loss_fn, masks, precision), repeats, warmup)
+            loss_s = median_seconds(loss_pass(loss_fn, batches[::2], precision), repeats, warmup)
+            step_s = median_seconds(training_step(config, loss_fn, batches[1::2], precision), repeats, warmup)
             ratio = step_s / vgg_s
             rows.append(ratio)
             run = ""
