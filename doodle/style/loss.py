@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
+from doodle.maps.semantic import mask_labels
 from doodle.style.gram import region_gram, region_gram_distance
 from doodle.style.histogram import colour_directions, region_colour_distance, region_colour_targets
 from doodle.style.pyramid import mask_pyramid
@@ -289,8 +290,7 @@ class RegionStyleLoss(nn.Module):
             total = total + self.content_weight * parts["content"]
         if self.colour_weight > 0:
             targets = [getattr(self, f"colour_target_{r}") for r in range(self.k)]
-            parts["colour"] = region_colour_distance(image, masks.max(1).indices, targets,
-                                                     self.colour_directions)  # max: see resnet._argmax
+            parts["colour"] = region_colour_distance(image, mask_labels(masks), targets, self.colour_directions)
             total = total + self.colour_weight * parts["colour"]
         if self.tv_weight > 0:
             parts["tv"] = total_variation(image)
