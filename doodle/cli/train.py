@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from doodle.generators.registry import ARCHS, DEFAULT_ARCH
 from doodle.style.loss import DOODLE_COLOUR_WEIGHT, STYLIZER_CONTENT_WEIGHT
 from doodle.cli.options import (balance_option, comma_list, device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
-from doodle.training.config import PATH_FIELDS, RESUME_CHANGES
+from doodle.training.config import RESUME_CHANGES
 from maskgen.clitools import RESUMABLE
 
 #: --steps of a --minutes run without one: the budget ends it.
@@ -31,22 +32,18 @@ def _stamp(path: Path) -> int | None:
 
 
 def _changed_on_resume(ctx: click.Context, config) -> list[str]:
-    """The options typed with --resume whose value differs from the run's stored config."""
-    stored = config.to_dict()
+    """The options typed with --resume whose value differs from the run's stored ``config`` (as flags, sorted).
+
+    The typed options are laid over the run's config and compared by
+    :meth:`TrainConfig.resume_conflicts`, the check a library resume makes.
+    """
+    typed = {name: value for name, value in ctx.params.items() if name not in RESUME_CHANGES + NOT_STORED
+             and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
+    generator = {name: typed.pop(name) for name in GENERATOR_OPTIONS if name in typed}
+    asked = dataclasses.replace(config, **typed, generator=generator)
     flags = {param.name: param.opts[0] for param in ctx.command.params}
-    changed = []
-    for name, value in ctx.params.items():
-        if name in RESUME_CHANGES + NOT_STORED or ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
-            continue
-        old = config.generator.get(name) if name in GENERATOR_OPTIONS else stored[name]
-        if name in PATH_FIELDS:
-            # Runs stored before --masks was made absolute hold it as typed: compare where both point.
-            value, old = value and str(Path(value).resolve()), old and str(Path(old).resolve())
-        if isinstance(old, (list, tuple)):
-            old = tuple(old)
-        if value != old:
-            changed.append(flags[name])
-    return sorted(changed)
+    # Only what was typed: a typed --size also moves the unset --style-size, which is no flag of the user's.
+    return sorted(flags[name] for name in asked.resume_conflicts(config) if name in typed or name in generator)
 
 
 @click.command()

@@ -145,28 +145,36 @@ class TrainConfig:
         changes = {"steps": steps, "minutes": minutes, "loss_net": loss_net}
         return cls.from_dict(stored | {"out": str(out)} | {key: v for key, v in changes.items() if v is not None})
 
-    def resume_conflicts(self, run: "TrainConfig") -> list[str]:
+    def resume_conflicts(self, run: "TrainConfig") -> dict[str, tuple[object, object]]:
         """The settings of this config that differ from ``run``'s, the stored config of the run it resumes.
 
         A resumed run takes only a new ``steps``, ``minutes`` and ``loss_net`` (checked against the
-        network it trained with); ``generator`` conflicts where this config names an option.
-        Returns ``"name (this value; the run's value)"`` strings, sorted by name.
+        network it trained with). The generator's options conflict one by one, under their own
+        names (``"width"``), where this config names them. Returns ``{name: (this value, the run's
+        value)}`` in the order of the names.
+
+        Examples
+        --------
+        >>> run = TrainConfig(style="s.png", style_map="m.png", out="run", size=64)
+        >>> TrainConfig(style="s.png", style_map="m.png", out="run", size=64, lr=0.01,
+        ...             generator={"arch": "resnet", "width": 8}).resume_conflicts(run)
+        {'lr': (0.01, 0.003), 'width': (8, None)}
         """
-        conflicts = []
+        conflicts = {}
         for name in sorted(f.name for f in dataclasses.fields(self)):
             if name in RESUME_CHANGES or name == "out":
                 continue
             mine, theirs = getattr(self, name), getattr(run, name)
             if name == "generator":
-                mine = {key: value for key, value in mine.items() if theirs.get(key) != value}
-                theirs = {key: theirs.get(key) for key in mine}
-            elif name == "style_size":  # None: the --size
+                conflicts |= {key: (value, theirs.get(key)) for key, value in mine.items() if theirs.get(key) != value}
+                continue
+            if name == "style_size":  # None: the --size
                 mine, theirs = mine or self.size, theirs or run.size
             elif name in PATH_FIELDS:
                 mine, theirs = (v and str(Path(v).resolve()) for v in (mine, theirs))
             if mine != theirs:
-                conflicts.append(f"{name} ({mine}; the run's {theirs})")
-        return conflicts
+                conflicts[name] = (mine, theirs)
+        return dict(sorted(conflicts.items()))
 
     def mask_params(self, k: int) -> maskgen.MaskParams:
         """The run's random-mask parameters for a style with ``k`` regions."""

@@ -246,7 +246,8 @@ def train(
     if ckpt is not None:
         conflicts = config.resume_conflicts(TrainConfig.from_checkpoint(ckpt, out))
         if conflicts:
-            raise ValueError(f"{'; '.join(conflicts)}: not the settings of the run in {out}, which a resume takes "
+            named = "; ".join(f"{name} ({mine}; the run's {theirs})" for name, (mine, theirs) in conflicts.items())
+            raise ValueError(f"{named}: not the settings of the run in {out}, which a resume takes "
                              f"from its checkpoint but for steps, minutes and loss_net; use "
                              f"TrainConfig.from_run(out, steps=...) or start a new run")
     if ckpt is not None and int(ckpt["step"]) > config.steps:
