@@ -23,7 +23,10 @@ the two) and with ``--relative`` (the loss the generator trains on). Figures:
 6. a reference level: the Gram loss of random crops of the painting itself at
    the maps' size, i.e. what a perfect sampler of its textures would score.
 
-Side-by-side pictures (map | generator | optimize | optimize --relative) go to ``--out``::
+The generator's figures are means over ``--renders`` renders with different
+noise (the noise alone moves one render's relative distance by +-20 %); its
+picture is the first render. Side-by-side pictures (map | generator | optimize
+| optimize --relative) go to ``--out``::
 
     python scripts/eval_quality.py --checkpoint runs/exemplar/checkpoint.pt --out eval/
     python scripts/eval_quality.py --out eval/ --steps 500         # trains into eval/run first
@@ -44,7 +47,7 @@ import numpy as np
 import torch
 
 from benchtools import median_seconds
-from doodle.eval.evaluate import StyleJudge, compare_with_optimize, geometric_mean, summarize
+from doodle.eval.evaluate import RENDERS, StyleJudge, compare_with_optimize, geometric_mean, summarize
 from doodle.images import save_rgb
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.palette import colorize
@@ -83,6 +86,9 @@ EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Of rendering, optimizing and training (scores are always fp32).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Noise seed of render and optimize.")
+@click.option("--renders", type=click.IntRange(min=1), default=RENDERS, show_default=True,
+              help="Renders of the generator per map (noise seeds --seed, --seed + 1, ...); its figures are their "
+              "means: one render's relative distance moves by +-20 % with the noise alone.")
 @click.option("--blur", type=click.IntRange(min=0), default=5, show_default=True,
               help="Fidelity colour averaging radius (px).")
 @click.option("--border", type=click.IntRange(min=0), default=4, show_default=True, help="Fidelity border band (px).")
@@ -90,7 +96,7 @@ EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for pictures (and OUT/run).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the figures here.")
 def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style_map, regions, maps, random_maps, precision, seed,
-         blur, border, threads, out, json_path) -> None:
+         renders, blur, border, threads, out, json_path) -> None:
     """Judge the generator against `doodle optimize`: Gram loss, region fidelity, time."""
     torch.set_num_threads(threads)
     out = Path(out)
@@ -136,7 +142,7 @@ def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style
                                                                           config.seed, random_maps))}
     rows = []
     for name, labels in targets.items():
-        row = compare_with_optimize(judge, model, labels, settings, seed=seed, precision=precision)
+        row = compare_with_optimize(judge, model, labels, settings, seed=seed, precision=precision, renders=renders)
         save_rgb(out / f"{name}.png", side_by_side([colorize(labels, palette), row.pop("generated"),
                                                     row.pop("optimized"), row.pop("optimized_relative")]))
         row["render_s"] = median_seconds(lambda: render_labels(model, labels, seed=seed, precision=precision), 3, 1)
@@ -167,6 +173,8 @@ def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style
                    f"{r['gram_ratio']:>8.2f}x  (vs opt-rel: dist {r['style_distance_vs_relative_ratio']:.2f}x, "
                    f"patch {r['patch_distance_vs_relative_ratio']:.2f}x); opt it {opt_it}; "
                    f"render {r['render_s'] * 1e3:.1f} ms, optimize {r['optimize_s']:.1f} s; "
+                   + (f"gen dist over {renders} renders {min(spread):.3f}-{max(spread):.3f}; "
+                      if (spread := r.get("style_distance_generator_renders")) else "") +
                    f"fidelity noise {r['fidelity_noise']:.3f}, style {r['fidelity_style']:.3f}")
     targets_met = {"dist <= 1.25x": mean["style_distance_ratio"] <= 1.25,
                    "patch <= 1.10x": mean["patch_distance_ratio"] <= 1.10,

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from doodle.eval.evaluate import RATIO_MEASURES, StyleJudge, compare_with_optimize, summarize
+from doodle.eval.evaluate import RATIO_MEASURES, RENDERS, StyleJudge, compare_with_optimize, summarize
 from doodle.generators.registry import DEFAULT_ARCH, new_generator
+from doodle.images import to_array
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import StyleExemplar, load_style, load_target_map
 from doodle.painting.optimize import OptimizeSettings
@@ -108,6 +109,15 @@ def test_compare_with_optimize_paints_three_ways_and_judges_all(tiny_net):
     assert len(row["fidelity_by_region_generator"]) == 2
     assert row["gram_optimize"] < row["gram_generator"]  # 5 L-BFGS iterations beat an untrained generator
     assert row["optimize_iterations_to_match"] in (1, 2, 3, 4, 5)
+    # The generator is judged by the mean over renders with noise seeds 0, 1, ...; its picture is the first.
+    renders = [to_array(render_labels(model, labels, seed=s, precision="fp32")) for s in range(RENDERS)]
+    distances = [judge.style_distance(image, labels) for image in renders]
+    assert len(set(distances)) == RENDERS and row["style_distance_generator_renders"] == pytest.approx(distances)
+    assert row["style_distance_generator"] == pytest.approx(np.mean(distances))
+    assert row["patch_distance_generator"] == pytest.approx(np.mean([judge.patch_distance(i, labels) for i in renders]))
+    assert np.array_equal(row["generated"], renders[0])
+    with pytest.raises(ValueError, match="renders must be >= 1"):
+        compare_with_optimize(judge, model, labels, OptimizeSettings(iterations=1), renders=0)
 
 
 def test_pixel_judges_see_a_fringe_and_a_misplaced_region(tiny_net):
