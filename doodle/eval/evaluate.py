@@ -204,8 +204,8 @@ class StyleJudge:
 
 
 #: Renders of the generator judged per map (:func:`compare_with_optimize`). The noise alone moves
-#: one render's relative distance by +-20 % (a Renoir generator on its target map: 1.49-2.29 over
-#: six seeds), as much as the designs compared with it; the standard error of a mean of eight
+#: one render's relative distance by +-20 % (a Renoir generator on its target map: 1.49-2.28 over
+#: eight seeds), as much as the designs compared with it; the standard error of a mean of eight
 #: is a third of that.
 RENDERS = 8
 #: Figures of :meth:`StyleJudge.report` compared as generator / optimize ratios.
