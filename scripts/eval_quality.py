@@ -20,8 +20,9 @@ the two) and with ``--relative`` (the loss the generator trains on). Figures:
 4. timings: one render (median of 3) and one optimization (wall time);
 5. the L-BFGS iteration at which raw ``doodle optimize`` first scores a Gram
    loss no worse than the generator's (as Johnson et al. 2016, Fig. 5);
-6. a reference level: the Gram loss of random crops of the painting itself at
-   the maps' size, i.e. what a perfect sampler of its textures would score.
+6. a reference level: the Gram loss and the relative distance of random crops
+   of the painting itself, each on its own map, at the maps' size (or
+   ``--crop-side``), i.e. what a perfect sampler of its textures would score.
 
 The generator's figures are means over ``--renders`` renders with different
 noise (the noise alone moves one render's relative distance by +-20 %); its
@@ -89,6 +90,9 @@ EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 @click.option("--renders", type=click.IntRange(min=1), default=RENDERS, show_default=True,
               help="Renders of the generator per map (noise seeds --seed, --seed + 1, ...); its figures are their "
               "means: one render's relative distance moves by +-20 % with the noise alone.")
+@click.option("--crop-side", type=click.IntRange(min=1), default=None,
+              help="Side of the painting's crops of the reference level (px) [default: --size, at most the style's "
+              "shorter side].")
 @click.option("--blur", type=click.IntRange(min=0), default=5, show_default=True,
               help="Fidelity colour averaging radius (px).")
 @click.option("--border", type=click.IntRange(min=0), default=4, show_default=True, help="Fidelity border band (px).")
@@ -96,7 +100,7 @@ EXEMPLAR = Path(__file__).resolve().parents[1] / "datasets" / "exemplar"
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for pictures (and OUT/run).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the figures here.")
 def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style_map, regions, maps, random_maps, precision, seed,
-         renders, blur, border, threads, out, json_path) -> None:
+         renders, crop_side, blur, border, threads, out, json_path) -> None:
     """Judge the generator against `doodle optimize`: Gram loss, region fidelity, time."""
     torch.set_num_threads(threads)
     out = Path(out)
@@ -149,8 +153,9 @@ def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style
         rows.append({"map": name, "size": list(labels.shape[::-1]), **row})
         click.echo(f"{name}: done ({out / f'{name}.png'})")
     mean = summarize([{k: v for k, v in r.items() if k not in ("map", "size")} for r in rows], iterations)
-    crop_side = min(size, *exemplar.labels.shape)
+    crop_side = crop_side or min(size, *exemplar.labels.shape)
     crops = judge.painting_crops(crop_side, count=8, seed=seed)
+    crop_distances = judge.painting_crops(crop_side, count=8, seed=seed, measure="style_distance")
     click.echo(f"\nstyle {style_path} at {style_size} px, maps at {size} px; loss net {net.net_id}, layers {','.join(layers)}; "
                f"checkpoint {checkpoint} (step {ckpt['step']}); optimize L-BFGS {iterations} iterations; "
                f"precision {precision}" + (f"; trained here in {train_s:.0f} s" if train_s is not None else ""))
@@ -186,12 +191,14 @@ def main(checkpoint, steps, size, style_size, iterations, loss_net, style, style
     click.echo(f"optimize first scores as well as the generator after {mean['optimize_iterations_to_match']:.0f} "
                f"L-BFGS iterations (median, 'opt it'); reference: {len(crops)} random {crop_side} px crops of "
                f"the painting itself score {geometric_mean(crops):.4g} (geometric mean; generator "
-               f"{geometric_mean([r['gram_generator'] for r in rows]):.4g}, optimize {geometric_mean([r['gram_optimize'] for r in rows]):.4g})")
+               f"{geometric_mean([r['gram_generator'] for r in rows]):.4g}, optimize {geometric_mean([r['gram_optimize'] for r in rows]):.4g}) "
+               f"and a relative distance of {np.mean(crop_distances):.3f} (mean; generator "
+               f"{mean['style_distance_generator']:.3f}, optimize {mean['style_distance_optimize']:.3f})")
     if json_path:
         report = {"style": str(style_path), "style_size": style_size, "size": size, "loss_net": net.net_id, "layers": list(layers),
                   "checkpoint": str(checkpoint), "step": int(ckpt["step"]), "iterations": iterations,
                   "precision": precision, "train_s": train_s, "maps": rows, "mean": mean,
-                  "painting_crops": {"side": crop_side, "gram": crops}}
+                  "painting_crops": {"side": crop_side, "gram": crops, "style_distance": crop_distances}}
         atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
 
 

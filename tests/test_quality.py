@@ -66,6 +66,13 @@ def test_painting_crops_score_near_zero_on_a_stationary_style_and_are_seeded(tin
     assert len(crops) == 4 and max(crops) < 0.3 * noise
     assert judge.painting_crops(12, count=4, seed=3) == crops
     assert judge.painting_crops(16, count=1) == [pytest.approx(0.0, abs=1e-6)]  # the whole style
+    # The same crops judged by the relative distance: 0 for the whole style, small for crops, seeded.
+    assert judge.painting_crops(16, count=1, measure="style_distance") == [pytest.approx(0.0, abs=1e-6)]
+    distances = judge.painting_crops(12, count=4, seed=3, measure="style_distance")
+    noisy = judge.style_distance(np.random.default_rng(0).random((12, 12, 3)).astype(np.float32), style.labels[:12, :12])
+    assert 0 < max(distances) < 0.3 * noisy and judge.painting_crops(12, 4, 3, "style_distance") == distances
+    with pytest.raises(ValueError, match="measure must be 'gram' or 'style_distance', got 'fidelity'"):
+        judge.painting_crops(12, count=1, measure="fidelity")
     with pytest.raises(ValueError, match="crop side 17 px does not fit the 16x16 style; use a side from 1 to 16"):
         judge.painting_crops(17, count=1)
 

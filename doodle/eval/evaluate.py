@@ -131,8 +131,8 @@ class StyleJudge:
             raise ValueError(f"image is {np.shape(image)[:2]} but its map is {np.shape(labels)}; pass both at one size")
         return to_tensor(np.asarray(image, dtype=np.float32)), one_hot(labels, self.style.k)
 
-    def painting_crops(self, side: int, count: int, seed: int = 0) -> list[float]:
-        """Gram loss of random ``side x side`` crops of the style image, each on its own map.
+    def painting_crops(self, side: int, count: int, seed: int = 0, measure: str = "gram") -> list[float]:
+        """Gram loss (or relative distance) of random ``side x side`` crops of the style image, each on its own map.
 
         A crop is the painting itself at the style's scale: what a perfect sampler
         of the painting's textures would paint. Its loss is not zero, because a
@@ -148,12 +148,17 @@ class StyleJudge:
             Number of crops.
         seed : int
             Seed of the crop positions.
+        measure : {"gram", "style_distance"}
+            :meth:`gram_loss` or :meth:`style_distance`.
 
         Returns
         -------
         list of float
-            One loss per crop (see :meth:`gram_loss`).
+            One figure per crop.
         """
+        if measure not in ("gram", "style_distance"):
+            raise ValueError(f"measure must be 'gram' or 'style_distance', got {measure!r}")
+        judge = self.gram_loss if measure == "gram" else self.style_distance
         height, width = self.style.labels.shape
         if not 1 <= side <= min(height, width):
             raise ValueError(f"crop side {side} px does not fit the {width}x{height} style; "
@@ -163,7 +168,7 @@ class StyleJudge:
         for _ in range(count):
             y, x = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
             window = (slice(y, y + side), slice(x, x + side))
-            losses.append(self.gram_loss(self.style.image[window], self.style.labels[window]))
+            losses.append(judge(self.style.image[window], self.style.labels[window]))
         return losses
 
     def fidelity(self, image: np.ndarray, labels: np.ndarray) -> float:
