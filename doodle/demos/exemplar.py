@@ -21,6 +21,10 @@ from maskgen.fileio import make_folder
 
 EXEMPLAR = Path(__file__).resolve().parents[2] / "datasets" / "exemplar"
 MARKER = ".doodle-demo"
+#: The demo's few steps train at balance 0.5 with colour weight 8, not at ``doodle train``'s equal
+#: say: in 300 steps equal say's deep layers still paint pink halos along the hills, which the
+#: 10-minute runs (1100-1500 steps) no longer paint (README "Generator v3": equal say); 0.5 paints clean in 300.
+DEMO_BALANCE, DEMO_COLOUR_WEIGHT = 0.5, 8.0
 
 
 def run_demo(
@@ -73,7 +77,7 @@ def run_demo(
     config = TrainConfig(
         style=str(style_path), style_map=str(map_path), out=str(out / "run"), size=size, batch=batch, steps=steps,
         loss_net=loss_net, seed=seed, sample_every=max(1, steps // 4), checkpoint_every=max(1, steps // 4),
-        style_size=2 * size, lr_half_life=max(1, steps // 2),
+        style_size=2 * size, lr_half_life=max(1, steps // 2), balance=DEMO_BALANCE, colour_weight=DEMO_COLOUR_WEIGHT,
     )
     train(config, overwrite=True, log=log, device=device)
     trained = time.perf_counter() - t0

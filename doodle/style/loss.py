@@ -31,19 +31,25 @@ STYLIZER_CONTENT_WEIGHT = 0.3
 PATTERN_SOFTNESS = 0.1
 
 
-#: ``balance`` of the relative style term for doodles: halfway between the raw loss's weighting
-#: (0, the cleanest pixels without a colour term) and equal say (1, which photo stylization was
-#: tuned with). With the colour term at :data:`DOODLE_COLOUR_WEIGHT` holding the regions' colours,
-#: the deep layers' extra say costs no pixels (scripts/bench_paintings.py, README "Generator v3").
-DOODLE_BALANCE = 0.5
-#: ``colour_weight`` of doodle generators (``doodle train --colour-weight``): at 8 with balance 0.5
-#: every judge beat balance 0 at weight 3 on three paintings; at 3 the deep layers' say painted a
-#: pink rim along the demo's lake.
-DOODLE_COLOUR_WEIGHT = 8.0
+#: ``balance`` of the relative style term of ``doodle optimize --relative`` doodles: halfway
+#: between the raw loss's weighting (0, the cleanest pixels) and equal say (1), at which an
+#: optimization without a colour term paints rainbow outlines along borders.
+OPTIMIZE_BALANCE = 0.5
+#: ``balance`` of every trained generator, doodles and photo stylizers: every layer an equal say,
+#: as the relative distance judges. Doodle generators hold their pixels with the colour term
+#: (:data:`DOODLE_COLOUR_WEIGHT`); at 0.5 relu4_1 and relu5_1 had ~1e-2 and ~5e-4 of relu1_1's
+#: say and the deep statistics were left loose (README "Generator v3": equal say).
+GENERATOR_BALANCE = 1.0
+#: ``colour_weight`` of doodle generators (``doodle train --colour-weight``). At equal say the deep
+#: layers make up most of the loss (~1 against ~0.1 at balance 0.5), so the colour term needs about
+#: three times the weight it had there (8) to hold the regions' colours: on the Monet, 8 -> 24 took
+#: the patch distance 0.83x -> 0.66x and border fringes 0.85x -> 0.65x optimize's at the same
+#: relative distance (1.20x / 1.19x); 48 bought little more (0.62x / 0.48x, 1.23x).
+DOODLE_COLOUR_WEIGHT = 24.0
 
 
 def resolve_balance(balance: float | None, photo: bool) -> float:
-    """The relative style term's ``balance``: as given, else :data:`DOODLE_BALANCE` for doodles and 1 for photos.
+    """``doodle optimize``'s ``balance``: as given, else :data:`OPTIMIZE_BALANCE` for doodles and 1 for photos.
 
     Examples
     --------
@@ -51,7 +57,7 @@ def resolve_balance(balance: float | None, photo: bool) -> float:
     (0.5, 1.0, 0.2)
     """
     if balance is None:
-        return 1.0 if photo else DOODLE_BALANCE
+        return 1.0 if photo else OPTIMIZE_BALANCE
     return float(balance)
 
 
@@ -82,8 +88,7 @@ class RegionStyleLoss(nn.Module):
     off-painting colours), a generator trained on Grams alone paints best at
     ``b = 0`` and worse as ``b`` grows, while the deep layers' statistics
     improve: ``b`` trades one for the other, unless the colour term below
-    holds the pixels (doodle generators: ``b = 0.5`` with it, better on both
-    counts than ``b = 0``). ``b = 0`` is the raw loss's weighting divided by the first
+    holds the pixels (doodle generators train at ``b = 1`` with it). ``b = 0`` is the raw loss's weighting divided by the first
     layer's energy, so the loss is about 1 for any painting and loss network. The content term of layer ``c``
     compares where each feature channel ``k`` fires, not how strongly:
     ``mean_k ||F_ck / n(F_ck) - P_ck / n(P_ck)||^2`` over the channels that fire
