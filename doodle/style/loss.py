@@ -88,8 +88,9 @@ class RegionStyleLoss(nn.Module):
     off-painting colours), a generator trained on Grams alone paints best at
     ``b = 0`` and worse as ``b`` grows, while the deep layers' statistics
     improve: ``b`` trades one for the other, unless the colour term below
-    holds the pixels (doodle generators train at ``b = 1`` with it). ``b = 0`` is the raw loss's weighting divided by the first
-    layer's energy, so the loss is about 1 for any painting and loss network. The content term of layer ``c``
+    holds the pixels (doodle generators train at ``b = 1`` with it). ``b = 0``
+    is the raw loss's weighting divided by the first layer's energy, so the
+    loss is about 1 for any painting and loss network. The content term of layer ``c``
     compares where each feature channel ``k`` fires, not how strongly:
     ``mean_k ||F_ck / n(F_ck) - P_ck / n(P_ck)||^2`` over the channels that fire
     on the photo (``F_ck``, ``P_ck``: the channel's ``h * w`` activations in the
