@@ -152,21 +152,36 @@ def test_minutes_budget_stops_the_run_and_spans_the_learning_rate(tiny_style, tm
 
 
 @pytest.mark.slow
-def test_compiled_training_matches_eager_training(tiny_style, tmp_path):
-    # At today's equal say and colour weight 24 only ~51 % of this tiny random-weight run's weights stay
-    # within 1e-3 after two steps (the first losses still agree): Adam's first steps move each weight by
-    # ~lr along the sign of its gradient, and the compiled kernels' rounding flips the sign of more small
-    # gradients there. The weights are compared at the balance and colour weight the check was sized on.
-    kw = dict(steps=2, balance=0.5, colour_weight=8.0)
-    eager = train(config(tiny_style, tmp_path / "eager", **kw), progress=False, log=lambda _m: None)
-    compiled = train(config(tiny_style, tmp_path / "compiled", **kw), progress=False, log=lambda _m: None,
-                     compile=True)
-    first = [json.loads((tmp_path / run / "log.jsonl").read_text().splitlines()[0])["loss"]
-             for run in ("eager", "compiled")]
-    assert first[1] == pytest.approx(first[0], rel=1e-4)  # the same first forward
-    # Adam turns rounding-level gradient differences near zero into lr-sized steps: compare almost all weights.
-    close = torch.isclose(params(compiled), params(eager), rtol=1e-3, atol=1e-4)
-    assert close.float().mean() > 0.99
+def test_compiled_generator_matches_eager_in_output_and_gradients():
+    torch.manual_seed(0)
+    eager = new_generator({"k": 3, **TINY_GENERATOR})
+    twin = new_generator({"k": 3, **TINY_GENERATOR})
+    twin.load_state_dict(eager.state_dict())
+    compiled = torch.compile(twin)
+    masks = one_hot(torch.randint(0, 3, (2, 32, 32)), 3).float()
+    weight = torch.randn(2, 3, 32, 32)  # a loss whose gradient reaches every output pixel
+    grads = []
+    for model in (eager, compiled):
+        image = model(masks, generator=torch.Generator().manual_seed(1))
+        (image * weight).sum().backward()
+        grads.append((image.detach(), torch.cat([p.grad.flatten() for p in model.parameters()])))
+    (image_e, grad_e), (image_c, grad_c) = grads
+    assert torch.allclose(image_c, image_e, atol=1e-5)
+    assert torch.allclose(grad_c, grad_e, rtol=1e-3, atol=1e-4 * float(grad_e.abs().max()))
+
+
+@pytest.mark.slow
+def test_compiled_training_follows_eager_training(tiny_style, tmp_path):
+    # Weights are not compared after the steps: Adam's first steps move each weight by ~lr along the sign of
+    # its gradient, so rounding-level differences in near-zero gradients become lr-sized (the test above
+    # compares the gradients themselves). The losses, which those weights barely move, are compared.
+    for run in ("eager", "compiled"):
+        train(config(tiny_style, tmp_path / run, steps=2), progress=False, log=lambda _m: None,
+              compile=run == "compiled")
+    eager, compiled = ([json.loads(line)["loss"] for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+                       for run in ("eager", "compiled"))
+    assert compiled[0] == pytest.approx(eager[0], rel=1e-4)  # the same first forward
+    assert compiled[1] == pytest.approx(eager[1], rel=2e-3)  # after one Adam step from the same gradients
     assert not any(k.startswith("_orig_mod.") for k in load_checkpoint(tmp_path / "compiled" / "checkpoint.pt")["model"])
 
 
