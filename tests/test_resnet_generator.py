@@ -6,7 +6,7 @@ import torch
 
 from doodle.generators.region_norm import RegionInstanceNorm
 from doodle.generators.registry import ARCHS, build_generator
-from doodle.generators.resnet import ResnetGenerator, majority_labels, region_conv, region_upsample
+from doodle.generators.resnet import ResnetGenerator, gather_pixels, majority_labels, region_conv, region_upsample
 from doodle.generators.texture import DoodleGenerator
 from doodle.training.maskdata import TrainingMasks
 
@@ -274,3 +274,20 @@ def test_a_region_border_output_does_not_depend_on_the_other_regions_full_resolu
     after = g(masks, noise_seed=0)
     handle.remove()
     assert torch.equal(before[..., :8], after[..., :8]) and not torch.equal(before[..., 8:], after[..., 8:])
+
+
+def test_gathered_border_features_give_the_same_gradients_every_time():
+    # A resumed run must take the steps an uninterrupted one takes, so the pixels region_conv and
+    # region_upsample read more than once must add their gradients in one order (advanced indexing's
+    # CPU backward adds them with parallel atomic adds: here it differed on almost every call).
+    torch.manual_seed(0)
+    x = torch.randn(4, 64, 64, 64).contiguous(memory_format=torch.channels_last)
+    b, rows, cols = torch.randint(0, 4, (5000, 1)), torch.randint(0, 64, (5000, 9)), torch.randint(0, 64, (5000, 9))
+    upstream = torch.randn(5000, 9, 64)
+    grads = []
+    for _ in range(8):
+        leaf = x.clone().requires_grad_(True)
+        picked = gather_pixels(leaf, b, rows, cols)
+        grads.append(torch.autograd.grad(picked, leaf, upstream)[0])
+    assert torch.equal(picked.detach(), x[b, :, rows, cols])
+    assert all(torch.equal(g, grads[0]) for g in grads[1:])

@@ -54,6 +54,30 @@ def _one_hot(labels: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
 _TAPS = torch.tensor([(i, j) for i in range(3) for j in range(3)])
 
 
+def gather_pixels(x: torch.Tensor, b: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """The features of ``x`` (B, C, H, W) at pixels ``(b, rows, cols)`` (broadcast to one shape S): (*S, C).
+
+    ``x[b, :, rows, cols]`` gives the same, but on a CPU its backward adds the
+    gradients of pixels read more than once with parallel atomic adds, in an
+    order that changes from run to run: the same step could give gradients a
+    rounding apart, and a resumed run then parted from an uninterrupted one.
+    ``gather``'s backward (a scatter-add over an index sorted first) adds them
+    in one order, and took a third of the time (14 against 48 ms for 45000
+    reads of 64 channels).
+
+    Examples
+    --------
+    >>> x = torch.arange(8.0).view(1, 2, 2, 2)            # channel 0: 0..3, channel 1: 4..7
+    >>> gather_pixels(x, torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor([1, 0])).tolist()
+    [[1.0, 5.0], [2.0, 6.0]]
+    """
+    batch, channels, height, width = x.shape
+    b, rows, cols = torch.broadcast_tensors(b, rows, cols)
+    flat = x.permute(0, 2, 3, 1).reshape(-1, channels)  # a view of channels-last features
+    index = ((b * height + rows) * width + cols).reshape(-1, 1).expand(-1, channels)
+    return flat.gather(0, index).view(*rows.shape, channels)
+
+
 def region_upsample(x: torch.Tensor, coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
     """Features (B, C, h, w) -> (B, C, 2h, 2w), each fine pixel fed only by cells of its own region.
 
@@ -93,7 +117,7 @@ def region_upsample(x: torch.Tensor, coarse: torch.Tensor, fine: torch.Tensor) -
     inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
     rows, cols, bb = rows.clamp(0, height - 1), cols.clamp(0, width - 1), b[:, None]
     keep = inside & (coarse[bb, 0, rows, cols] == fine[b, 0, yy, xx][:, None])  # (N, 9): cells of the pixel's region
-    cells = x[bb, :, rows, cols]  # (N, 9, C); tap 4 is the pixel's own cell
+    cells = gather_pixels(x, bb, rows, cols)  # (N, 9, C); tap 4 is the pixel's own cell
     count = keep.sum(1, keepdim=True)
     mean = (cells * keep[..., None].to(x.dtype)).sum(1) / count.clamp_min(1).to(x.dtype)
     up[b, :, yy, xx] = torch.where(count > 0, mean, cells[:, 4])  # nearest's backward does not need its output
@@ -141,8 +165,8 @@ def region_conv(conv: nn.Conv2d, x: torch.Tensor, labels: torch.Tensor) -> torch
     # One gather for all nine taps, a tap of another region pointed at the pixel itself
     # (the padded image's tap 4); its backward is one scatter into the padded features.
     taps, keep = _TAPS.to(x.device), same[b, :, yy, xx]  # keep: (N, 9)
-    patches = xp[b[:, None], :, yy[:, None] + torch.where(keep, taps[:, 0], 1),
-                 xx[:, None] + torch.where(keep, taps[:, 1], 1)]  # (N, 9, C)
+    patches = gather_pixels(xp, b[:, None], yy[:, None] + torch.where(keep, taps[:, 0], 1),
+                            xx[:, None] + torch.where(keep, taps[:, 1], 1))  # (N, 9, C)
     weight = conv.weight.permute(0, 2, 3, 1).flatten(1)  # (out, 9 * C), taps major as in the patches
     border = patches.flatten(1) @ weight.T.to(patches.dtype)
     if conv.bias is not None:
