@@ -2,10 +2,7 @@
 
 import torch
 
-import pytest
-
-from doodle.style.histogram import (MIN_PIXELS, colour_directions, pooled_colours, region_colour_distance,
-                                   region_colour_targets)
+from doodle.style.histogram import MIN_PIXELS, colour_directions, region_colour_distance, region_colour_targets
 
 
 def _two_regions(width: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,40 +95,3 @@ def test_a_batch_split_in_two_averages_to_the_whole_batch_loss():
     whole = region_colour_distance(images, batch_labels, targets, directions)
     halves = [region_colour_distance(images[i:i + 2], batch_labels[i:i + 2], targets, directions) for i in (0, 2)]
     assert torch.isclose(whole, (halves[0] + halves[1]) / 2, rtol=1e-6)
-
-
-def _patches_and_mix(side: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """One region as a painting lays it (black and white in 4 px patches) and as a 1 px mix of the same colours."""
-    y, x = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
-    patches = ((y // 4 + x // 4) % 2).float().expand(3, side, side)
-    mix = ((y + x) % 2).float().expand(3, side, side)
-    return patches, mix
-
-
-def test_window_means_tell_a_fine_mix_from_the_patches_the_painting_lays():
-    directions = colour_directions()
-    patches, mix = _patches_and_mix()
-    masks = torch.ones(1, 1, 16, 16)
-    distances = {}
-    for factor in (1, 4):
-        pooled, labels = pooled_colours(patches[None], masks, factor)
-        targets = region_colour_targets(pooled[0], labels[0], 1, directions)
-        image, image_labels = pooled_colours(mix[None], masks, factor)
-        distances[factor] = float(region_colour_distance(image, image_labels, targets, directions))
-    # Pixel by pixel the two hold the same colours in the same shares; their 4 px means are all grey
-    # in the mix and black or white in the painting.
-    assert distances[1] < 1e-6 and distances[4] > 0.1
-
-
-def test_windows_across_a_border_are_not_compared():
-    image = torch.rand(2, 3, 8, 8)
-    masks = torch.zeros(2, 3, 8, 8)
-    masks[:, 0, :, :3] = 1.0  # borders at x = 3 and x = 6: only the window at x 0-1 is in one region
-    masks[:, 1, :, 3:6] = 1.0
-    masks[:, 2, :, 6:] = 1.0
-    pooled, labels = pooled_colours(image, masks, 2)
-    assert pooled.shape == (2, 3, 4, 4) and labels.shape == (2, 4, 4)
-    assert torch.equal(labels[0, 0], torch.tensor([0, 3, 1, 2]))  # 3 = no region
-    assert torch.allclose(pooled[0, :, 0, 0], image[0, :, :2, :2].mean(dim=(1, 2)))
-    with pytest.raises(ValueError, match="window side must be >= 1"):
-        pooled_colours(image, masks, 0)

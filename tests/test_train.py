@@ -486,19 +486,6 @@ def test_doodles_train_with_the_colour_term_and_runs_from_before_it_resume_witho
         config(tiny_style, tmp_path / "bad", colour_weight=-1.0)
 
 
-def test_colour_scales_are_stored_and_runs_from_before_them_resume_on_pixels_alone(tiny_style, tmp_path):
-    cfg = config(tiny_style, tmp_path / "run", steps=1, colour_scales=[1, 4])
-    assert cfg.colour_scales == (1, 4)
-    train(cfg, progress=False, log=lambda _m: None)
-    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
-    assert TrainConfig.from_run(tmp_path / "run", steps=2).colour_scales == (1, 4)
-    del ckpt["config"]["colour_scales"]
-    save_checkpoint(tmp_path / "run" / "checkpoint.pt", ckpt)
-    assert TrainConfig.from_run(tmp_path / "run", steps=2).colour_scales == (1,)
-    with pytest.raises(ValueError, match="--colour-scales must be window sides >= 1 pixel"):
-        config(tiny_style, tmp_path / "bad", colour_scales=(1, 0))
-
-
 def test_a_library_resume_refuses_settings_of_another_run_naming_them(tiny_style, tmp_path, monkeypatch):
     # The CLI takes a resumed run's settings from its checkpoint; a config built by hand used to be
     # trusted but for k and the loss net, so its size, learning rate or generator trained on silently.

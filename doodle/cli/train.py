@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from doodle.generators.registry import ARCHS, DEFAULT_ARCH
-from doodle.style.loss import DOODLE_COLOUR_SCALES, DOODLE_COLOUR_WEIGHT, STYLIZER_CONTENT_WEIGHT
+from doodle.style.loss import DOODLE_COLOUR_WEIGHT, STYLIZER_CONTENT_WEIGHT
 from doodle.cli.options import (balance_option, comma_list, device_option, layer_weights_option, loss_net_option, norm_option, precision_option,
                                 regions_option, style_layers_option)
 from doodle.training.config import RESUME_CHANGES
@@ -94,10 +94,6 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
               help="Weight of the region colour term: each region's pixel colours held to the colours the painting "
               "uses there (sliced Wasserstein), which Grams alone leave free, most of all along borders "
               f"[default: {DOODLE_COLOUR_WEIGHT:g} for doodles, 0 for photos].")
-@click.option("--colour-scales", "--color-scales", callback=comma_list(int), default=None, metavar="S1,S2,...",
-              help="Window sides (px) whose mean colours the colour term holds to the painting's in each region, "
-              "1 being the pixels themselves: a region painted as a fine mix of the right colours averages to one "
-              f"grey, where the painting lays them in patches [default: {','.join(map(str, DOODLE_COLOUR_SCALES))}].")
 @click.option("--map-share", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Share of the training masks that are random crops of the style's own map (flipped, rescaled); "
               "the rest are random maskgen masks.")
@@ -132,7 +128,7 @@ def _changed_on_resume(ctx: click.Context, config) -> list[str]:
               "slower: 230 vs 183 ms a step at 128 px, after a 60 s compile).")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable mask files (with a warning) instead of stopping.")
 def train(style, style_map, regions, masks, content, content_maps, content_weight, content_layers, size, style_size, batch, steps, minutes, lr, style_layers, layer_weights,
-          style_weight, tv_weight, relative, balance, colour_weight, colour_scales, map_share, loss_net, precision, device, arch, width, blocks, downs, scales, norm, seed, out, resume, overwrite, sample_every, lr_half_life,
+          style_weight, tv_weight, relative, balance, colour_weight, map_share, loss_net, precision, device, arch, width, blocks, downs, scales, norm, seed, out, resume, overwrite, sample_every, lr_half_life,
           lr_min_ratio, checkpoint_every, log_every, workers, compile_, skip_corrupt) -> None:
     """Train a generator that paints any semantic mask in the style of STYLE.
 
@@ -185,8 +181,7 @@ def train(style, style_map, regions, masks, content, content_maps, content_weigh
             style_size=style_size, batch=batch, steps=steps or (NO_STEP_CAP if minutes else TrainConfig.steps), minutes=minutes, lr=lr, lr_half_life=lr_half_life,
             lr_min_ratio=lr_min_ratio,
             style_layers=style_layers or DEFAULT_STYLE_LAYERS, layer_weights=layer_weights,
-            style_weight=style_weight, tv_weight=tv_weight, relative=relative, balance=balance, colour_weight=colour_weight,
-            colour_scales=colour_scales or DOODLE_COLOUR_SCALES, map_share=map_share, loss_net=loss_net, precision=precision, seed=seed,
+            style_weight=style_weight, tv_weight=tv_weight, relative=relative, balance=balance, colour_weight=colour_weight, map_share=map_share, loss_net=loss_net, precision=precision, seed=seed,
             sample_every=sample_every, checkpoint_every=checkpoint_every, log_every=log_every, workers=workers,
             skip_corrupt=skip_corrupt, generator=generator,
         )

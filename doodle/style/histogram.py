@@ -18,9 +18,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
-
-from doodle.maps.semantic import mask_labels
 
 #: Directions of RGB space the colours are projected on. Each costs a sort of every
 #: pixel (64 took 0.2-0.3 s per 128 px batch of 4 on 2 CPU cores, a quarter of a step).
@@ -47,50 +44,6 @@ def colour_directions(count: int = DIRECTIONS) -> torch.Tensor:
     radius = (1.0 - z * z).sqrt()
     angle = i * math.pi * (3.0 - math.sqrt(5.0))  # the golden angle
     return torch.stack([radius * angle.cos(), radius * angle.sin(), z], dim=1).float()
-
-
-def pooled_colours(image: torch.Tensor, masks: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean colours of ``factor x factor`` windows and the region of each window lying inside one region.
-
-    Matching each region's colours pixel by pixel leaves their arrangement
-    free: a region can hold the painting's colours as a fine salt-and-pepper
-    mix whose local means are all one grey, where the painting lays them in
-    patches (ochre rock and blue shadow, not a grey between them). The
-    distribution of window means tells the two apart; windows that straddle a
-    border are left out, since their mean mixes two regions' colours.
-
-    Parameters
-    ----------
-    image : Tensor, shape (B, 3, H, W)
-    masks : Tensor, shape (B, K, H, W)
-        One-hot (or soft) region masks of the image.
-    factor : int
-        Window side in pixels (>= 1); 1 gives the pixels and their regions back.
-
-    Returns
-    -------
-    pooled : Tensor, float32, shape (B, 3, H // factor, W // factor)
-    labels : Tensor of int64, shape (B, H // factor, W // factor)
-        The window's region, or ``K`` (no region: not compared) for a window
-        that is not wholly in one region.
-
-    Examples
-    --------
-    >>> image = torch.zeros(1, 3, 4, 4); image[:, 0, :, ::2] = 1.0  # red and black stripes
-    >>> masks = torch.zeros(1, 2, 4, 4); masks[:, 0, :, :2] = 1.0; masks[:, 1, :, 2:] = 1.0
-    >>> pooled, labels = pooled_colours(image, masks, 2)
-    >>> pooled[0, 0].tolist(), labels[0].tolist()
-    ([[0.5, 0.5], [0.5, 0.5]], [[0, 1], [0, 1]])
-    >>> pooled_colours(image, masks, 4)[1][0].tolist()  # the one window holds both regions
-    [[2]]
-    """
-    if factor < 1:
-        raise ValueError(f"the window side must be >= 1 pixel, got {factor}")
-    if factor == 1:
-        return image.float(), mask_labels(masks)
-    share, region = F.avg_pool2d(masks.float(), factor).max(1)
-    whole = share > 1.0 - 1e-4
-    return F.avg_pool2d(image.float(), factor), torch.where(whole, region, torch.full_like(region, masks.shape[1]))
 
 
 def region_colour_targets(image: torch.Tensor, labels: torch.Tensor, k: int,

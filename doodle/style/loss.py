@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
+from doodle.maps.semantic import mask_labels
 from doodle.style.gram import region_gram, region_gram_distance
-from doodle.style.histogram import colour_directions, pooled_colours, region_colour_distance, region_colour_targets
+from doodle.style.histogram import colour_directions, region_colour_distance, region_colour_targets
 from doodle.style.pyramid import mask_pyramid
 
 # A region whose soft mask sums to less than this (in feature-map pixels) at some
@@ -45,9 +46,6 @@ GENERATOR_BALANCE = 1.0
 #: the patch distance 0.83x -> 0.66x and border fringes 0.85x -> 0.65x optimize's at the same
 #: relative distance (1.20x / 1.19x); 48 bought little more (0.62x / 0.48x, 1.23x).
 DOODLE_COLOUR_WEIGHT = 24.0
-#: ``colour_scales`` of doodle generators (``doodle train --colour-scales``): window sides (px)
-#: whose mean colours the colour term holds to the painting's, besides the pixels' own.
-DOODLE_COLOUR_SCALES = (1,)
 
 
 def resolve_balance(balance: float | None, photo: bool) -> float:
@@ -109,12 +107,7 @@ class RegionStyleLoss(nn.Module):
     distance of every region's pixel colours to the painting's
     (:func:`doodle.style.histogram.region_colour_distance`; regions by the
     masks' largest channel at full resolution): Grams leave a region free to
-    take colours beside the painting's, most of all along borders. With
-    ``colour_scales`` above 1 the same distance of the mean colours of
-    ``s x s`` windows inside one region is added for each scale ``s``
-    (:func:`doodle.style.histogram.pooled_colours`): the painting lays its
-    colours in patches, and pixels alone allow a fine mix whose local means
-    are one grey.
+    take colours beside the painting's, most of all along borders.
 
     Parameters
     ----------
@@ -139,8 +132,6 @@ class RegionStyleLoss(nn.Module):
         an equal say.
     colour_weight : float
         Weight of the region colour term (above); 0 leaves it out.
-    colour_scales : sequence of int
-        Window sides (px) of the colour term; 1 is the pixels themselves.
     """
 
     def __init__(
@@ -158,7 +149,6 @@ class RegionStyleLoss(nn.Module):
         relative: bool = False,
         balance: float = 1.0,
         colour_weight: float = 0.0,
-        colour_scales: Sequence[int] = (1,),
     ) -> None:
         super().__init__()
         if not 0.0 <= balance <= 1.0:
@@ -181,15 +171,11 @@ class RegionStyleLoss(nn.Module):
         self.balance = float(balance)
         self.k = style_masks.shape[1]
         self.colour_weight = float(colour_weight)
-        self.colour_scales = [int(s) for s in colour_scales] if self.colour_weight > 0 else []
-        if self.colour_weight > 0 and (not self.colour_scales or min(self.colour_scales) < 1):
-            raise ValueError(f"colour scales must be window sides >= 1 pixel, got {list(colour_scales)}")
         if self.colour_weight > 0:
             self.register_buffer("colour_directions", colour_directions())
-        for scale in self.colour_scales:
-            pooled, labels = pooled_colours(style_image, style_masks, scale)
-            for r, target in enumerate(region_colour_targets(pooled[0], labels[0], self.k, self.colour_directions)):
-                self.register_buffer(self._colour_target_name(scale, r), target)
+            targets = region_colour_targets(style_image[0], style_masks[0].argmax(0), self.k, self.colour_directions)
+            for r, target in enumerate(targets):
+                self.register_buffer(f"colour_target_{r}", target)
         with torch.no_grad():
             feats = net(style_image, self.layers)
             pyramid = mask_pyramid(net, style_masks, self.layers)
@@ -309,20 +295,13 @@ class RegionStyleLoss(nn.Module):
                                             for name in content_layers]).mean()
             total = total + self.content_weight * parts["content"]
         if self.colour_weight > 0:
-            parts["colour"] = sum(
-                region_colour_distance(*pooled_colours(image, masks, scale),
-                                       [getattr(self, self._colour_target_name(scale, r)) for r in range(self.k)],
-                                       self.colour_directions)
-                for scale in self.colour_scales)
+            targets = [getattr(self, f"colour_target_{r}") for r in range(self.k)]
+            parts["colour"] = region_colour_distance(image, mask_labels(masks), targets, self.colour_directions)
             total = total + self.colour_weight * parts["colour"]
         if self.tv_weight > 0:
             parts["tv"] = total_variation(image)
             total = total + self.tv_weight * parts["tv"]
         return total, parts
-
-    @staticmethod
-    def _colour_target_name(scale: int, region: int) -> str:
-        return f"colour_target_{region}" if scale == 1 else f"colour_target_x{scale}_{region}"
 
     def _content_distance(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Raw: mean squared error. Relative: distance of the channels' unit-norm spatial patterns.

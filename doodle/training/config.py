@@ -10,8 +10,7 @@ from pathlib import Path
 import maskgen
 from doodle.generators.registry import DEFAULT_ARCH
 from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
-from doodle.style.loss import (CONTENT_LAYERS, DOODLE_COLOUR_SCALES, DOODLE_COLOUR_WEIGHT, GENERATOR_BALANCE,
-                               STYLIZER_CONTENT_WEIGHT)
+from doodle.style.loss import CONTENT_LAYERS, DOODLE_COLOUR_WEIGHT, GENERATOR_BALANCE, STYLIZER_CONTENT_WEIGHT
 from doodle.training.checkpoint import load_checkpoint
 
 #: Default ``--size`` (side of the training masks or photo crops, px) of doodle generators and of photo
@@ -54,7 +53,6 @@ class TrainConfig:
     relative: bool = True
     balance: float | None = None
     colour_weight: float | None = None
-    colour_scales: tuple[int, ...] = DOODLE_COLOUR_SCALES
     map_share: float = 0.25
     content: str | None = None
     content_maps: str | None = None
@@ -94,8 +92,6 @@ class TrainConfig:
             raise ValueError(f"--map-share must be in [0, 1], got {self.map_share}")
         if self.colour_weight < 0:
             raise ValueError(f"--colour-weight must be >= 0, got {self.colour_weight}")
-        if not self.colour_scales or min(self.colour_scales) < 1:
-            raise ValueError(f"--colour-scales must be window sides >= 1 pixel, got {list(self.colour_scales)}")
         if not 0 <= self.balance <= 1:
             raise ValueError(f"--balance must be in [0, 1], got {self.balance}")
         if not 0 <= self.lr_min_ratio <= 1:
@@ -109,7 +105,6 @@ class TrainConfig:
             raise ValueError("--style-map is needed to paint doodles or photos with maps")
         self.style_layers = tuple(self.style_layers)
         self.content_layers = tuple(self.content_layers)
-        self.colour_scales = tuple(int(s) for s in self.colour_scales)
         if self.layer_weights is not None:
             self.layer_weights = tuple(self.layer_weights)
 
@@ -145,7 +140,6 @@ class TrainConfig:
             stored["balance"] = 1.0 if stored.get("content") is not None else 0.0
         stored.setdefault("map_share", 0.0)
         stored.setdefault("colour_weight", 0.0)
-        stored.setdefault("colour_scales", (1,))
         if stored.get("style_size") is None:  # what it meant when the run began, whatever today's default
             stored["style_size"] = stored["size"]
         changes = {"steps": steps, "minutes": minutes, "loss_net": loss_net}

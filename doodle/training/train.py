@@ -192,7 +192,7 @@ def style_loss(config: TrainConfig, net: torch.nn.Module, style: StyleExemplar) 
                            layer_weights=config.layer_weights, style_weight=config.style_weight,
                            tv_weight=config.tv_weight, relative=config.relative,
                            balance=config.balance,
-                           colour_weight=config.colour_weight, colour_scales=config.colour_scales,
+                           colour_weight=config.colour_weight,
                            content_weight=config.content_weight if config.content else 0.0,
                            content_layers=config.content_layers)
 
