@@ -30,7 +30,7 @@ from doodle.serve import server  # noqa: E402
 from doodle.serve.app import MAX_BODY_BYTES, STATIC_DIR, create_app  # noqa: E402
 from doodle.serve.render_queue import RenderQueue, Superseded  # noqa: E402
 from doodle.serve.styles import load_styles  # noqa: E402
-from doodle.style.loss import DOODLE_COLOUR_WEIGHT, GENERATOR_BALANCE  # noqa: E402
+from doodle.style.loss import DOODLE_BALANCE, DOODLE_COLOUR_WEIGHT  # noqa: E402
 from doodle.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from doodle.training.config import TrainConfig  # noqa: E402
 from doodle.training.train import train  # noqa: E402
@@ -606,9 +606,9 @@ def test_demo_ends_with_the_serve_command_for_its_run(tmp_path, monkeypatch):
     assert lines[-1].startswith(prefix)
     command = shlex.split(lines[-1][len(prefix):])
     assert command == ["doodle", "serve", "--checkpoint", str(tmp_path / "my demo" / "run" / "checkpoint.pt")]
-    # The demo's few steps keep the balance that paints clean in them, not doodle train's equal say.
+    # The demo's few steps keep the balance that paints clean in them, not doodle train's default.
     stored = json.loads((tmp_path / "my demo" / "run" / "config.json").read_text())
-    assert (stored["balance"], stored["colour_weight"]) == (0.5, 8.0) != (GENERATOR_BALANCE, DOODLE_COLOUR_WEIGHT)
+    assert (stored["balance"], stored["colour_weight"]) == (0.5, 8.0) != (DOODLE_BALANCE, DOODLE_COLOUR_WEIGHT)
     started = []
     monkeypatch.setattr(server.uvicorn.Server, "run", lambda self, sockets: started.append(sockets))
     result = CliRunner().invoke(main, [*command[1:], "--port", "0", "--device", "cpu"])

@@ -18,7 +18,7 @@ from doodle.cli import main
 from doodle.generators.registry import DEFAULT_ARCH, new_generator
 from doodle.lossnet.weights import load_loss_net
 from doodle.maps.semantic import load_style, one_hot
-from doodle.style.loss import DOODLE_COLOUR_WEIGHT, GENERATOR_BALANCE, RegionStyleLoss
+from doodle.style.loss import DOODLE_BALANCE, DOODLE_COLOUR_WEIGHT, PHOTO_BALANCE, RegionStyleLoss
 from doodle.training.checkpoint import load_checkpoint, save_checkpoint
 from doodle.training.config import TrainConfig
 from doodle.training.schedule import lr_factor
@@ -461,14 +461,14 @@ def test_a_run_from_before_balance_resumes_with_every_layer_an_equal_say(tiny_st
     del ckpt["config"]["balance"]
     save_checkpoint(tmp_path / "run" / "checkpoint.pt", ckpt)
     assert TrainConfig.from_run(tmp_path / "run", steps=2).balance == 1.0
-    assert cfg.balance == GENERATOR_BALANCE  # what a new doodle run trains with, stored as a number
+    assert cfg.balance == DOODLE_BALANCE != 1.0  # what a new doodle run trains with, stored as a number
     # Runs stored the balance unresolved (None) until stop 42: doodles trained at 0, whatever today's default.
     ckpt["config"]["balance"] = None
     save_checkpoint(tmp_path / "run" / "checkpoint.pt", ckpt)
     assert TrainConfig.from_run(tmp_path / "run", steps=2).balance == 0.0
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]["balance"] is None
     photos = TrainConfig(style=cfg.style, style_map=None, content=str(tmp_path), out=str(tmp_path / "photos"))
-    assert photos.balance == 1.0
+    assert photos.balance == PHOTO_BALANCE == 1.0
 
 
 def test_doodles_train_with_the_colour_term_and_runs_from_before_it_resume_without(tiny_style, tmp_path):

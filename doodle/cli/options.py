@@ -7,7 +7,7 @@ import click
 from doodle.device import DEVICE_CHOICES
 from doodle.generators.base import NORMS
 from doodle.precision import PRECISIONS
-from doodle.style.loss import GENERATOR_BALANCE, OPTIMIZE_BALANCE
+from doodle.style.loss import DOODLE_BALANCE, OPTIMIZE_BALANCE, PHOTO_BALANCE
 
 
 def comma_list(cast):
@@ -69,5 +69,5 @@ balance_option = click.option(
     "its target's energy to this power (times the first layer's to the rest). 1: every layer an equal say, as "
     "the relative distance judges (without the colour term the deep layers buy their statistics with rainbow "
     "outlines along borders); 0: the raw loss's weighting (relu5_1 has ~1e-6 of relu1_1's say) [default: "
-    f"{GENERATOR_BALANCE:g} for doodle train, {OPTIMIZE_BALANCE:g} for doodle optimize --relative doodles, "
-    "1 for photos].")
+    f"{DOODLE_BALANCE:g} for doodle train, {OPTIMIZE_BALANCE:g} for doodle optimize --relative doodles, "
+    f"{PHOTO_BALANCE:g} for photos].")

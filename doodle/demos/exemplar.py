@@ -21,8 +21,8 @@ from maskgen.fileio import make_folder
 
 EXEMPLAR = Path(__file__).resolve().parents[2] / "datasets" / "exemplar"
 MARKER = ".doodle-demo"
-#: The demo's few steps train at balance 0.5 with colour weight 8, not at ``doodle train``'s equal
-#: say: in 300 steps equal say's deep layers still paint pink halos along the hills, which the
+#: The demo's few steps train at balance 0.5 with colour weight 8, not at ``doodle train``'s
+#: defaults: in 300 steps equal say's deep layers still painted pink halos along the hills, which the
 #: 10-minute runs (1100-1500 steps) no longer paint (README "Generator v3": equal say); 0.5 paints clean in 300.
 DEMO_BALANCE, DEMO_COLOUR_WEIGHT = 0.5, 8.0
 

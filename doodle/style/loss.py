@@ -35,11 +35,14 @@ PATTERN_SOFTNESS = 0.1
 #: between the raw loss's weighting (0, the cleanest pixels) and equal say (1), at which an
 #: optimization without a colour term paints rainbow outlines along borders.
 OPTIMIZE_BALANCE = 0.5
-#: ``balance`` of every trained generator, doodles and photo stylizers: every layer an equal say,
-#: as the relative distance judges. Doodle generators hold their pixels with the colour term
-#: (:data:`DOODLE_COLOUR_WEIGHT`); at 0.5 relu4_1 and relu5_1 had ~1e-2 and ~5e-4 of relu1_1's
-#: say and the deep statistics were left loose (README "Generator v3": equal say).
-GENERATOR_BALANCE = 1.0
+#: ``balance`` of doodle generators (``doodle train``). At 0.5 relu4_1 and relu5_1 had ~1e-2 and
+#: ~5e-4 of relu1_1's say and the deep statistics were left loose; at 1 (every layer an equal say,
+#: as the relative distance judges) the Monet's regions were told apart worse than optimize's and its
+#: distance varied most between seeds. 0.85 gives the deep layers 0.15 of a decade less say per
+#: decade of their energy (README "Generator v3": balance 0.85).
+DOODLE_BALANCE = 0.85
+#: ``balance`` of photos: photo stylizers (``doodle train --content``) and ``doodle optimize --content``.
+PHOTO_BALANCE = 1.0
 #: ``colour_weight`` of doodle generators (``doodle train --colour-weight``). At equal say the deep
 #: layers make up most of the loss (~1 against ~0.1 at balance 0.5), so the colour term needs about
 #: three times the weight it had there (8) to hold the regions' colours: on the Monet, 8 -> 24 took
@@ -49,7 +52,7 @@ DOODLE_COLOUR_WEIGHT = 24.0
 
 
 def resolve_balance(balance: float | None, photo: bool) -> float:
-    """``doodle optimize``'s ``balance``: as given, else :data:`OPTIMIZE_BALANCE` for doodles and 1 for photos.
+    """``doodle optimize``'s ``balance``: as given, else :data:`OPTIMIZE_BALANCE` for doodles, :data:`PHOTO_BALANCE` for photos.
 
     Examples
     --------
@@ -57,7 +60,7 @@ def resolve_balance(balance: float | None, photo: bool) -> float:
     (0.5, 1.0, 0.2)
     """
     if balance is None:
-        return 1.0 if photo else OPTIMIZE_BALANCE
+        return PHOTO_BALANCE if photo else OPTIMIZE_BALANCE
     return float(balance)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import maskgen
 from doodle.generators.registry import DEFAULT_ARCH
 from doodle.lossnet.vgg import DEFAULT_STYLE_LAYERS
-from doodle.style.loss import CONTENT_LAYERS, DOODLE_COLOUR_WEIGHT, GENERATOR_BALANCE, STYLIZER_CONTENT_WEIGHT
+from doodle.style.loss import CONTENT_LAYERS, DOODLE_COLOUR_WEIGHT, DOODLE_BALANCE, PHOTO_BALANCE, STYLIZER_CONTENT_WEIGHT
 from doodle.training.checkpoint import load_checkpoint
 
 #: Default ``--size`` (side of the training masks or photo crops, px) of doodle generators and of photo
@@ -78,7 +78,7 @@ class TrainConfig:
         if self.colour_weight is None:  # as size: stored runs carry theirs
             self.colour_weight = DOODLE_COLOUR_WEIGHT if self.content is None else 0.0
         if self.balance is None:  # as size
-            self.balance = GENERATOR_BALANCE
+            self.balance = DOODLE_BALANCE if self.content is None else PHOTO_BALANCE
         for name in ("size", "batch", "steps", "sample_every", "checkpoint_every", "log_every", "lr_half_life"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
