@@ -71,7 +71,7 @@ def gather_pixels(x: torch.Tensor, b: torch.Tensor, rows: torch.Tensor, cols: to
     >>> gather_pixels(x, torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor([1, 0])).tolist()
     [[1.0, 5.0], [2.0, 6.0]]
     """
-    batch, channels, height, width = x.shape
+    _, channels, height, width = x.shape
     b, rows, cols = torch.broadcast_tensors(b, rows, cols)
     flat = x.permute(0, 2, 3, 1).reshape(-1, channels)  # a view of channels-last features
     index = ((b * height + rows) * width + cols).reshape(-1, 1).expand(-1, channels)

@@ -47,7 +47,8 @@ PHOTO_BALANCE = 1.0
 #: layers make up most of the loss (~1 against ~0.1 at balance 0.5), so the colour term needs about
 #: three times the weight it had there (8) to hold the regions' colours: on the Monet, 8 -> 24 took
 #: the patch distance 0.83x -> 0.66x and border fringes 0.85x -> 0.65x optimize's at the same
-#: relative distance (1.20x / 1.19x); 48 bought little more (0.62x / 0.48x, 1.23x).
+#: relative distance (1.20x / 1.19x); 48 bought little more (0.62x / 0.48x, 1.23x). Measured at balance 1,
+#: kept at :data:`DOODLE_BALANCE`.
 DOODLE_COLOUR_WEIGHT = 24.0
 
 
@@ -91,9 +92,10 @@ class RegionStyleLoss(nn.Module):
     off-painting colours), a generator trained on Grams alone paints best at
     ``b = 0`` and worse as ``b`` grows, while the deep layers' statistics
     improve: ``b`` trades one for the other, unless the colour term below
-    holds the pixels (doodle generators train at ``b = 1`` with it). ``b = 0``
-    is the raw loss's weighting divided by the first layer's energy, so the
-    loss is about 1 for any painting and loss network. The content term of layer ``c``
+    holds the pixels (doodle generators train at :data:`DOODLE_BALANCE` with
+    it). ``b = 0`` is the raw loss's weighting divided by the first layer's
+    energy, so the loss is about 1 for any painting and loss network. The
+    content term of layer ``c``
     compares where each feature channel ``k`` fires, not how strongly:
     ``mean_k ||F_ck / n(F_ck) - P_ck / n(P_ck)||^2`` over the channels that fire
     on the photo (``F_ck``, ``P_ck``: the channel's ``h * w`` activations in the
